@@ -1,0 +1,55 @@
+/*
+ * `hikyaku config check`: load the configuration directory exactly as the
+ * daemon would and print every diagnostic as file:line:column: severity:
+ * message, so editors and scripts can jump to the line.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+
+int
+cli_config_check(int argc, char **argv, const char *confdir)
+{
+	struct diags d = { 0 };
+	struct config *cfg;
+	int quiet = 0, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-q") == 0 ||
+		    strcmp(argv[i], "--quiet") == 0)
+			quiet = 1;
+		else {
+			fprintf(stderr, "usage: hikyaku config check [-q]\n"
+			    "  -q  print only errors and warnings, no "
+			    "summary\n");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (confdir == NULL)
+		confdir = config_default_dir();
+
+	rc = config_load(confdir, &cfg, &d);
+	diags_print(&d, stdout);
+	if (!quiet) {
+		if (rc == 0)
+			printf("%s: configuration OK (%zu listener%s, %zu "
+			    "remote%s, %zu local domain%s, %zu warning%s)\n",
+			    confdir, cfg->nlisten, cfg->nlisten == 1 ? "" : "s",
+			    cfg->nremotes, cfg->nremotes == 1 ? "" : "s",
+			    cfg->nlocal_domains,
+			    cfg->nlocal_domains == 1 ? "" : "s",
+			    d.n, d.n == 1 ? "" : "s");
+		else
+			printf("%s: %zu error%s, %zu warning%s\n", confdir,
+			    diags_count(&d, DIAG_ERROR),
+			    diags_count(&d, DIAG_ERROR) == 1 ? "" : "s",
+			    diags_count(&d, DIAG_WARNING),
+			    diags_count(&d, DIAG_WARNING) == 1 ? "" : "s");
+	}
+	fflush(stdout);
+	config_free(cfg);
+	diags_free(&d);
+	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}

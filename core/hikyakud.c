@@ -1,0 +1,345 @@
+/*
+ * hikyakud: the relay daemon. Start-up order matters (DESIGN §12
+ * "Privileges"): load and validate the config, bind the listeners and
+ * create the spool and control sockets as root, then drop to the
+ * unprivileged user for good before touching any mail.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "config.h"
+#include "control.h"
+#include "event.h"
+#include "log.h"
+#include "privsep.h"
+#include "queue.h"
+#include "scheduler.h"
+#include "smtp_server.h"
+#include "util.h"
+
+static const char usage_text[] =
+    "usage: hikyakud [-dfhV] [-C confdir]\n"
+    "  -C DIR   configuration directory (default $HIKYAKU_CONFIG_DIR or "
+    "%s)\n"
+    "  -d       debug: log to stderr, with debug lines\n"
+    "  -f       stay in the foreground (for systemd and supervisors)\n"
+    "  -h       this help\n"
+    "  -V       print the version\n"
+    "Signals: SIGHUP reloads the configuration, SIGUSR1 reopens the log "
+    "file,\nSIGTERM stops after closing sessions.\n";
+
+/*
+ * Configs replaced by a reload stay allocated until exit: sessions and
+ * deliveries still in flight point into them. Reloads are rare and a
+ * config is small.
+ */
+static struct config	**configs;
+static size_t		  nconfigs;
+static const char	 *confdir;
+static int		  debug_mode;
+
+static void
+keep_config(struct config *cfg)
+{
+	configs = xreallocarray(configs, nconfigs + 1, sizeof *configs);
+	configs[nconfigs++] = cfg;
+}
+
+static void
+log_diags(const struct diags *d)
+{
+	size_t	 i;
+	char	*s;
+
+	for (i = 0; i < d->n; i++) {
+		s = diag_format(&d->v[i]);
+		if (d->v[i].severity == DIAG_ERROR)
+			log_err("%s", s);
+		else
+			log_warn("%s", s);
+		free(s);
+	}
+}
+
+/* Validate the config directory again and switch to it if it is good. */
+static int
+reload(char **result, void *arg)
+{
+	struct config	*cfg = NULL;
+	struct diags	 d;
+	struct buf	 b;
+	char		*err = NULL, *s;
+	size_t		 i;
+
+	memset(&d, 0, sizeof d);
+	buf_init(&b);
+	if (config_load(confdir, &cfg, &d) == -1 || cfg == NULL) {
+		log_diags(&d);
+		buf_addstr(&b, "reload failed, keeping the running "
+		    "configuration:");
+		for (i = 0; i < d.n; i++) {
+			if (d.v[i].severity != DIAG_ERROR)
+				continue;
+			s = diag_format(&d.v[i]);
+			buf_printf(&b, "\n%s", s);
+			free(s);
+		}
+		log_err("reload failed: keeping the running configuration");
+		diags_free(&d);
+		if (cfg != NULL)
+			config_free(cfg);
+		if (result != NULL)
+			*result = buf_take(&b);
+		buf_free(&b);
+		return (-1);
+	}
+	log_diags(&d);
+	diags_free(&d);
+	if (smtp_server_reconfigure(cfg, &err) == -1) {
+		log_err("reload: %s; keeping the running configuration", err);
+		buf_printf(&b, "reload failed, keeping the running "
+		    "configuration: %s", err);
+		free(err);
+		config_free(cfg);
+		if (result != NULL)
+			*result = buf_take(&b);
+		buf_free(&b);
+		return (-1);
+	}
+	keep_config(cfg);
+	queue_configure(cfg->me, cfg->max_message_size);
+	sched_reconfigure(cfg);
+	control_reconfigure(cfg);
+	log_info("configuration reloaded from %s", confdir);
+	if (result != NULL)
+		*result = xstrdup("configuration reloaded");
+	buf_free(&b);
+	return (0);
+}
+
+static void
+on_sighup(void *arg)
+{
+	reload(NULL, NULL);
+}
+
+static void
+on_sigusr1(void *arg)
+{
+	if (log_reopen() == -1)
+		log_err("cannot reopen log file: %s", strerror(errno));
+}
+
+static void
+on_sigterm(void *arg)
+{
+	log_info("stopping on signal");
+	ev_break();
+}
+
+/* Tell systemd we are ready (Type=notify), when it asked. */
+static void
+notify_ready(void)
+{
+	const char		*path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un	 sun;
+	int			 fd;
+	static const char	 msg[] = "READY=1";
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    strlen(path) >= sizeof sun.sun_path)
+		return;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (sendto(fd, msg, sizeof msg - 1, 0, (struct sockaddr *)&sun,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	    strlen(path))) == -1)
+		log_warn("NOTIFY_SOCKET: %s", strerror(errno));
+	close(fd);
+}
+
+/* A listener must never become fd 0, 1 or 2 (DESIGN §12 test hygiene). */
+static void
+sanitize_std_fds(void)
+{
+	int	 fd, i;
+
+	for (i = 0; i < 3; i++) {
+		if (fcntl(i, F_GETFD) != -1)
+			continue;
+		if ((fd = open("/dev/null", O_RDWR)) == -1)
+			exit(1);
+		if (fd != i) {
+			dup2(fd, i);
+			close(fd);
+		}
+	}
+}
+
+static void
+raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void
+daemonize(void)
+{
+	pid_t	 pid;
+	int	 fd;
+
+	if ((pid = fork()) == -1)
+		fatal("fork: %s", strerror(errno));
+	if (pid != 0)
+		_exit(0);
+	setsid();
+	if ((pid = fork()) == -1)
+		fatal("fork: %s", strerror(errno));
+	if (pid != 0)
+		_exit(0);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config	*cfg = NULL;
+	struct diags	 d;
+	char		*err = NULL;
+	uid_t		 uid;
+	gid_t		 gid;
+	int		 ch, foreground = 0, privileged;
+	size_t		 i;
+
+	sanitize_std_fds();
+	while ((ch = getopt(argc, argv, "C:dfhV")) != -1) {
+		switch (ch) {
+		case 'C':
+			confdir = optarg;
+			break;
+		case 'd':
+			debug_mode = 1;
+			foreground = 1;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'h':
+			printf(usage_text, config_default_dir());
+			return (0);
+		case 'V':
+			printf("hikyakud %s\n", PACKAGE_VERSION);
+			return (0);
+		default:
+			fprintf(stderr, usage_text, config_default_dir());
+			return (2);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, usage_text, config_default_dir());
+		return (2);
+	}
+	if (confdir == NULL)
+		confdir = config_default_dir();
+
+	memset(&d, 0, sizeof d);
+	if (config_load(confdir, &cfg, &d) == -1 || cfg == NULL) {
+		diags_print(&d, stderr);
+		fprintf(stderr, "hikyakud: configuration in %s has errors; "
+		    "not starting\n", confdir);
+		return (1);
+	}
+	diags_print(&d, stderr);
+	diags_free(&d);
+	keep_config(cfg);
+
+	log_set_debug(debug_mode);
+	if (log_init("hikyakud", debug_mode ? "stderr" : cfg->log) == -1)
+		fprintf(stderr, "hikyakud: cannot open log %s: %s (logging "
+		    "to stderr)\n", cfg->log, strerror(errno));
+	raise_nofile();
+	signal(SIGPIPE, SIG_IGN);
+
+	privileged = geteuid() == 0;
+	if (privileged) {
+		if (cfg->user == NULL || cfg->user[0] == '\0' ||
+		    strcmp(cfg->user, "root") == 0)
+			fatal("refusing to run as root: set user = NAME in "
+			    "%s/hikyaku.conf", confdir);
+		if (privsep_lookup_user(cfg->user, &uid, &gid, &err) == -1)
+			fatal("%s", err);
+	} else {
+		uid = getuid();
+		gid = getgid();
+	}
+
+	ev_init();
+	if (smtp_server_listen(cfg, &err) == -1)
+		fatal("%s", err);
+	if (queue_open(cfg->spool, uid, gid, &err) == -1)
+		fatal("%s", err);
+	if (control_listen(cfg, uid, gid, &err) == -1)
+		fatal("%s", err);
+	if (!foreground)
+		daemonize();
+	if (privileged && privsep_drop(cfg->user, &err) == -1)
+		fatal("%s", err);
+
+	queue_configure(cfg->me, cfg->max_message_size);
+	if (sched_init(cfg) == -1)
+		fatal("cannot read the queue in %s", cfg->spool);
+	control_set_reload_hook(reload, NULL);
+	smtp_server_start();
+	control_start();
+	if (queue_maildrop_watch(&err) == -1) {
+		log_warn("maildrop: %s", err);
+		free(err);
+		err = NULL;
+	}
+	queue_maildrop_scan();
+	ev_signal(SIGHUP, on_sighup, NULL);
+	ev_signal(SIGUSR1, on_sigusr1, NULL);
+	ev_signal(SIGTERM, on_sigterm, NULL);
+	ev_signal(SIGINT, on_sigterm, NULL);
+
+	log_info("started: hikyaku %s, config %s, spool %s, %zu remote%s",
+	    PACKAGE_VERSION, confdir, cfg->spool, cfg->nremotes,
+	    cfg->nremotes == 1 ? "" : "s");
+	notify_ready();
+	ev_run();
+
+	smtp_server_shutdown();
+	control_shutdown();
+	/* Commits still syncing finish and reach the scheduler first. */
+	queue_close();
+	sched_shutdown();
+	log_info("stopped");
+	for (i = 0; i < nconfigs; i++)
+		config_free(configs[i]);
+	free(configs);
+	return (0);
+}

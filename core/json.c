@@ -1,0 +1,707 @@
+/*
+ * json: writer and strict one-document parser for the control protocol.
+ */
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+
+/*
+ * JSON numbers use '.', whatever LC_NUMERIC the console set: switch this
+ * thread to the C locale around printf and strtod.
+ */
+static locale_t
+c_locale(void)
+{
+	static locale_t c;
+
+	if (c == (locale_t)0 &&
+	    (c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0)) == (locale_t)0)
+		fatal("json: newlocale: %s", strerror(errno));
+	return c;
+}
+
+void
+json_writer_init(struct json_writer *w, struct buf *b)
+{
+	memset(w, 0, sizeof(*w));
+	w->b = b;
+}
+
+/* Before any value: the comma that separates it from the previous one. */
+static void
+json_sep(struct json_writer *w)
+{
+	if (w->after_key) {
+		w->after_key = 0;
+		return;
+	}
+	if (w->need_comma[w->depth])
+		buf_addch(w->b, ',');
+	w->need_comma[w->depth] = 1;
+}
+
+static void
+json_open(struct json_writer *w, char c)
+{
+	json_sep(w);
+	if (w->depth >= JSON_MAX_DEPTH)
+		fatal("json: nesting deeper than %d", JSON_MAX_DEPTH);
+	buf_addch(w->b, c);
+	w->need_comma[++w->depth] = 0;
+}
+
+static void
+json_close(struct json_writer *w, char c)
+{
+	if (w->depth == 0)
+		fatal("json: close without open");
+	buf_addch(w->b, c);
+	w->depth--;
+}
+
+void
+json_obj_begin(struct json_writer *w)
+{
+	json_open(w, '{');
+}
+
+void
+json_obj_end(struct json_writer *w)
+{
+	json_close(w, '}');
+}
+
+void
+json_arr_begin(struct json_writer *w)
+{
+	json_open(w, '[');
+}
+
+void
+json_arr_end(struct json_writer *w)
+{
+	json_close(w, ']');
+}
+
+/*
+ * Length of the valid UTF-8 sequence at p (at most avail bytes), or 0.
+ * Overlongs, surrogates and values past U+10FFFF are invalid.
+ */
+static size_t
+utf8_len(const unsigned char *p, size_t avail)
+{
+	unsigned char c = p[0];
+	unsigned int cp;
+	size_t n, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else
+		return 0;
+	if (n > avail)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+void
+json_escape(struct buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i, n;
+
+	buf_addch(b, '"');
+	for (i = 0; i < len; i += n) {
+		unsigned char c = p[i];
+
+		n = 1;
+		switch (c) {
+		case '"':
+			buf_addstr(b, "\\\"");
+			continue;
+		case '\\':
+			buf_addstr(b, "\\\\");
+			continue;
+		case '\n':
+			buf_addstr(b, "\\n");
+			continue;
+		case '\r':
+			buf_addstr(b, "\\r");
+			continue;
+		case '\t':
+			buf_addstr(b, "\\t");
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			buf_printf(b, "\\u%04x", c);
+			continue;
+		}
+		if (c < 0x80) {
+			buf_addch(b, (char)c);
+			continue;
+		}
+		/* Log lines and replies carry arbitrary bytes: never emit them raw. */
+		if ((n = utf8_len(p + i, len - i)) == 0) {
+			buf_addstr(b, "\xef\xbf\xbd");
+			n = 1;
+			continue;
+		}
+		buf_add(b, p + i, n);
+	}
+	buf_addch(b, '"');
+}
+
+void
+json_key(struct json_writer *w, const char *k)
+{
+	json_sep(w);
+	json_escape(w->b, k, strlen(k));
+	buf_addch(w->b, ':');
+	w->after_key = 1;
+}
+
+void
+json_strn(struct json_writer *w, const char *s, size_t len)
+{
+	json_sep(w);
+	json_escape(w->b, s, len);
+}
+
+void
+json_str(struct json_writer *w, const char *s)
+{
+	if (s == NULL) {
+		json_null(w);
+		return;
+	}
+	json_strn(w, s, strlen(s));
+}
+
+void
+json_int(struct json_writer *w, int64_t v)
+{
+	json_sep(w);
+	buf_printf(w->b, "%lld", (long long)v);
+}
+
+void
+json_double(struct json_writer *w, double d)
+{
+	json_sep(w);
+	/* JSON has no NaN or infinity. */
+	if (!isfinite(d))
+		buf_addstr(w->b, "null");
+	else {
+		locale_t old = uselocale(c_locale());
+
+		buf_printf(w->b, "%.17g", d);
+		uselocale(old);
+	}
+}
+
+void
+json_bool(struct json_writer *w, int v)
+{
+	json_sep(w);
+	buf_addstr(w->b, v ? "true" : "false");
+}
+
+void
+json_null(struct json_writer *w)
+{
+	json_sep(w);
+	buf_addstr(w->b, "null");
+}
+
+void
+json_kv_str(struct json_writer *w, const char *k, const char *v)
+{
+	json_key(w, k);
+	json_str(w, v);
+}
+
+void
+json_kv_int(struct json_writer *w, const char *k, int64_t v)
+{
+	json_key(w, k);
+	json_int(w, v);
+}
+
+void
+json_kv_bool(struct json_writer *w, const char *k, int v)
+{
+	json_key(w, k);
+	json_bool(w, v);
+}
+
+/* Parser: recursive descent with a depth limit and a column for errors. */
+
+struct json_parser {
+	const char	*s, *p, *end;
+	char		*err;
+};
+
+static void
+perr(struct json_parser *ps, const char *msg)
+{
+	if (ps->err == NULL)
+		xasprintf(&ps->err, "column %zu: %s",
+		    (size_t)(ps->p - ps->s) + 1, msg);
+}
+
+static void
+pskip(struct json_parser *ps)
+{
+	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' ||
+	    *ps->p == '\n' || *ps->p == '\r'))
+		ps->p++;
+}
+
+static struct json_value *parse_value(struct json_parser *, int depth);
+
+static int
+hex4(const char *p, unsigned int *out)
+{
+	unsigned int v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		char c = p[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v |= (unsigned)(c - 'A' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static void
+put_utf8(struct buf *b, unsigned int cp)
+{
+	char t[4];
+
+	if (cp < 0x80) {
+		buf_addch(b, (char)cp);
+	} else if (cp < 0x800) {
+		t[0] = (char)(0xc0 | (cp >> 6));
+		t[1] = (char)(0x80 | (cp & 0x3f));
+		buf_add(b, t, 2);
+	} else if (cp < 0x10000) {
+		t[0] = (char)(0xe0 | (cp >> 12));
+		t[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		t[2] = (char)(0x80 | (cp & 0x3f));
+		buf_add(b, t, 3);
+	} else {
+		t[0] = (char)(0xf0 | (cp >> 18));
+		t[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		t[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		t[3] = (char)(0x80 | (cp & 0x3f));
+		buf_add(b, t, 4);
+	}
+}
+
+/* A string at ps->p (on the opening quote) into b. */
+static int
+parse_string(struct json_parser *ps, struct buf *b)
+{
+	size_t n;
+
+	ps->p++;
+	for (;;) {
+		unsigned char c;
+
+		if (ps->p >= ps->end) {
+			perr(ps, "unterminated string");
+			return -1;
+		}
+		c = (unsigned char)*ps->p;
+		if (c == '"') {
+			ps->p++;
+			break;
+		}
+		if (c < 0x20) {
+			perr(ps, "control character in string");
+			return -1;
+		}
+		if (c >= 0x80) {
+			n = utf8_len((const unsigned char *)ps->p,
+			    (size_t)(ps->end - ps->p));
+			if (n == 0) {
+				perr(ps, "invalid UTF-8 in string");
+				return -1;
+			}
+			buf_add(b, ps->p, n);
+			ps->p += n;
+			continue;
+		}
+		if (c != '\\') {
+			buf_addch(b, (char)c);
+			ps->p++;
+			continue;
+		}
+		if (ps->p + 1 >= ps->end) {
+			perr(ps, "unterminated string");
+			return -1;
+		}
+		switch (ps->p[1]) {
+		case '"': buf_addch(b, '"'); break;
+		case '\\': buf_addch(b, '\\'); break;
+		case '/': buf_addch(b, '/'); break;
+		case 'b': buf_addch(b, '\b'); break;
+		case 'f': buf_addch(b, '\f'); break;
+		case 'n': buf_addch(b, '\n'); break;
+		case 'r': buf_addch(b, '\r'); break;
+		case 't': buf_addch(b, '\t'); break;
+		case 'u': {
+			unsigned int cp, lo;
+
+			if (ps->end - ps->p < 6 || hex4(ps->p + 2, &cp) == -1) {
+				perr(ps, "bad \\u escape");
+				return -1;
+			}
+			if (cp >= 0xdc00 && cp <= 0xdfff) {
+				perr(ps, "lone low surrogate");
+				return -1;
+			}
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (ps->end - ps->p < 12 || ps->p[6] != '\\' ||
+				    ps->p[7] != 'u' ||
+				    hex4(ps->p + 8, &lo) == -1 ||
+				    lo < 0xdc00 || lo > 0xdfff) {
+					perr(ps, "lone high surrogate");
+					return -1;
+				}
+				cp = 0x10000 + ((cp - 0xd800) << 10) +
+				    (lo - 0xdc00);
+				ps->p += 6;
+			}
+			put_utf8(b, cp);
+			ps->p += 6;
+			continue;
+		}
+		default:
+			perr(ps, "bad escape");
+			return -1;
+		}
+		ps->p += 2;
+	}
+	return 0;
+}
+
+static int
+parse_number(struct json_parser *ps, struct json_value *v)
+{
+	const char *start = ps->p, *q = ps->p;
+	char tmp[64];
+	int integral = 1;
+	locale_t old;
+
+	/* RFC 8259 grammar first: strtod alone accepts hex, inf, "+1", "01". */
+	if (q < ps->end && *q == '-')
+		q++;
+	if (q >= ps->end || !(*q >= '0' && *q <= '9'))
+		goto bad;
+	if (*q == '0')
+		q++;
+	else
+		while (q < ps->end && *q >= '0' && *q <= '9')
+			q++;
+	if (q < ps->end && *q == '.') {
+		integral = 0;
+		q++;
+		if (q >= ps->end || !(*q >= '0' && *q <= '9'))
+			goto bad;
+		while (q < ps->end && *q >= '0' && *q <= '9')
+			q++;
+	}
+	if (q < ps->end && (*q == 'e' || *q == 'E')) {
+		integral = 0;
+		q++;
+		if (q < ps->end && (*q == '+' || *q == '-'))
+			q++;
+		if (q >= ps->end || !(*q >= '0' && *q <= '9'))
+			goto bad;
+		while (q < ps->end && *q >= '0' && *q <= '9')
+			q++;
+	}
+	if ((size_t)(q - start) >= sizeof(tmp)) {
+		perr(ps, "number too long");
+		return -1;
+	}
+	memcpy(tmp, start, (size_t)(q - start));
+	tmp[q - start] = '\0';
+	v->type = JSON_NUMBER;
+	old = uselocale(c_locale());
+	v->d = strtod(tmp, NULL);
+	uselocale(old);
+	if (integral) {
+		long long ll;
+
+		errno = 0;
+		ll = strtoll(tmp, NULL, 10);
+		if (errno == 0) {
+			v->i = ll;
+			v->is_int = 1;
+		}
+	} else if (v->d >= -9.2e18 && v->d <= 9.2e18 &&
+	    v->d == (double)(int64_t)v->d) {
+		v->i = (int64_t)v->d;
+		v->is_int = 1;
+	}
+	ps->p = q;
+	return 0;
+bad:
+	ps->p = q;
+	perr(ps, "bad number");
+	return -1;
+}
+
+static int
+parse_word(struct json_parser *ps, const char *w)
+{
+	size_t n = strlen(w);
+
+	if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, w, n) != 0) {
+		perr(ps, "unexpected character");
+		return -1;
+	}
+	ps->p += n;
+	return 0;
+}
+
+static void
+push_item(struct json_value *v, struct json_value *item, char *key)
+{
+	v->items = xreallocarray(v->items, v->n + 1, sizeof(*v->items));
+	v->items[v->n] = item;
+	if (v->type == JSON_OBJECT) {
+		v->keys = xreallocarray(v->keys, v->n + 1, sizeof(*v->keys));
+		v->keys[v->n] = key;
+	}
+	v->n++;
+}
+
+static int
+parse_container(struct json_parser *ps, struct json_value *v, int depth)
+{
+	char close = v->type == JSON_OBJECT ? '}' : ']';
+
+	ps->p++;
+	pskip(ps);
+	if (ps->p < ps->end && *ps->p == close) {
+		ps->p++;
+		return 0;
+	}
+	for (;;) {
+		struct json_value *item;
+		char *key = NULL;
+
+		pskip(ps);
+		if (v->type == JSON_OBJECT) {
+			struct buf kb;
+
+			if (ps->p >= ps->end || *ps->p != '"') {
+				perr(ps, "expected a key");
+				return -1;
+			}
+			buf_init(&kb);
+			if (parse_string(ps, &kb) == -1) {
+				buf_free(&kb);
+				return -1;
+			}
+			key = buf_take(&kb);
+			pskip(ps);
+			if (ps->p >= ps->end || *ps->p != ':') {
+				free(key);
+				perr(ps, "expected ':'");
+				return -1;
+			}
+			ps->p++;
+		}
+		if ((item = parse_value(ps, depth + 1)) == NULL) {
+			free(key);
+			return -1;
+		}
+		push_item(v, item, key);
+		pskip(ps);
+		if (ps->p < ps->end && *ps->p == ',') {
+			ps->p++;
+			continue;
+		}
+		if (ps->p < ps->end && *ps->p == close) {
+			ps->p++;
+			return 0;
+		}
+		perr(ps, v->type == JSON_OBJECT ? "expected ',' or '}'" :
+		    "expected ',' or ']'");
+		return -1;
+	}
+}
+
+static struct json_value *
+parse_value(struct json_parser *ps, int depth)
+{
+	struct json_value *v;
+	int r;
+
+	pskip(ps);
+	if (ps->p >= ps->end) {
+		perr(ps, "unexpected end of input");
+		return NULL;
+	}
+	if (depth > JSON_MAX_DEPTH) {
+		perr(ps, "nesting too deep");
+		return NULL;
+	}
+	v = xcalloc(1, sizeof(*v));
+	switch (*ps->p) {
+	case '{':
+		v->type = JSON_OBJECT;
+		r = parse_container(ps, v, depth);
+		break;
+	case '[':
+		v->type = JSON_ARRAY;
+		r = parse_container(ps, v, depth);
+		break;
+	case '"': {
+		struct buf b;
+
+		v->type = JSON_STRING;
+		buf_init(&b);
+		r = parse_string(ps, &b);
+		v->slen = b.len;
+		v->s = buf_take(&b);
+		break;
+	}
+	case 't':
+		v->type = JSON_BOOL;
+		v->b = 1;
+		r = parse_word(ps, "true");
+		break;
+	case 'f':
+		v->type = JSON_BOOL;
+		r = parse_word(ps, "false");
+		break;
+	case 'n':
+		v->type = JSON_NULL;
+		r = parse_word(ps, "null");
+		break;
+	default:
+		r = parse_number(ps, v);
+		break;
+	}
+	if (r == -1) {
+		json_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+struct json_value *
+json_parse(const char *s, size_t len, char **err)
+{
+	struct json_parser ps = { s, s, s + len, NULL };
+	struct json_value *v;
+
+	v = parse_value(&ps, 1);
+	if (v != NULL) {
+		pskip(&ps);
+		if (ps.p != ps.end) {
+			perr(&ps, "trailing characters after the value");
+			json_free(v);
+			v = NULL;
+		}
+	}
+	if (v == NULL) {
+		if (err != NULL)
+			*err = ps.err;
+		else
+			free(ps.err);
+	}
+	return v;
+}
+
+void
+json_free(struct json_value *v)
+{
+	size_t k;
+
+	if (v == NULL)
+		return;
+	for (k = 0; k < v->n; k++) {
+		json_free(v->items[k]);
+		if (v->keys != NULL)
+			free(v->keys[k]);
+	}
+	free(v->items);
+	free(v->keys);
+	free(v->s);
+	free(v);
+}
+
+const struct json_value *
+json_get(const struct json_value *v, const char *key)
+{
+	size_t k;
+
+	if (v == NULL || v->type != JSON_OBJECT)
+		return NULL;
+	/* The last duplicate wins, as in most JSON implementations. */
+	for (k = v->n; k > 0; k--)
+		if (strcmp(v->keys[k - 1], key) == 0)
+			return v->items[k - 1];
+	return NULL;
+}
+
+const char *
+json_get_str(const struct json_value *v, const char *key)
+{
+	const struct json_value *m = json_get(v, key);
+
+	return m != NULL && m->type == JSON_STRING ? m->s : NULL;
+}
+
+int64_t
+json_get_int(const struct json_value *v, const char *key, int64_t dflt)
+{
+	const struct json_value *m = json_get(v, key);
+
+	return m != NULL && m->type == JSON_NUMBER && m->is_int ? m->i : dflt;
+}
+
+int
+json_get_bool(const struct json_value *v, const char *key, int dflt)
+{
+	const struct json_value *m = json_get(v, key);
+
+	return m != NULL && m->type == JSON_BOOL ? m->b : dflt;
+}

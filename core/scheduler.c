@@ -1,0 +1,1311 @@
+/*
+ * scheduler: decides when and where each queued recipient is delivered.
+ *
+ * The queue index is an array of entries sorted by queue ID (IDs only grow
+ * within a process, so new messages append). Entries due for delivery sit
+ * on a FIFO run list; deferred ones wait for one retry timer armed at the
+ * earliest next try.
+ *
+ * Delivery is organised per remote (a "pool"): a job is one message and
+ * the recipients it should carry to that remote. A pool keeps up to
+ * max_connections_per_remote client sessions and a list of waiting jobs;
+ * an idle session takes the next job, so several messages share one
+ * connection. A connection-level failure marks the remote down and moves
+ * the waiting jobs on to the next remote (failover); a recipient that gets
+ * a temporary failure from every remote is deferred with backoff.
+ *
+ * Every outcome is written to the envelope (queue_update) before anything
+ * else acts on it; the message leaves the queue once every recipient is
+ * delivered or bounced.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bounce.h"
+#include "config.h"
+#include "envelope.h"
+#include "event.h"
+#include "log.h"
+#include "queue.h"
+#include "remotes.h"
+#include "scheduler.h"
+#include "smtp_client.h"
+#include "util.h"
+
+#define SCHED_IDLE_CLOSE_MS	5000	/* idle upstream sessions linger */
+#define SCHED_MAX_OBSERVERS	16
+#define SCHED_DOUBLE_BOUNCE	"double-bounce"
+
+struct sched_entry {
+	struct envelope		*env;
+	int			 inflight;	/* jobs out for this message */
+	int			 queued;	/* on the run list */
+	int			 deleted;	/* removed while jobs were out */
+	struct sched_entry	*run_next;
+};
+
+struct sched_pool;
+
+struct sched_job {
+	struct sched_entry	*entry;
+	size_t			 remote_idx;	/* index into the pools */
+	size_t			*rcpt_idx;	/* recipients carried */
+	const char		**rcpt_addrs;
+	size_t			 nrcpt;
+	struct smtp_client_msg	 msg;
+	struct sched_job	*next;
+};
+
+struct sched_conn {
+	struct sched_pool		*pool;
+	struct smtp_client_session	*session;
+	struct smtp_client_target	 target;
+	struct sched_job		*job;		/* in flight */
+	int				 ready;		/* idle and usable */
+	int				 ever_ready;
+	struct ev_timer			*idle_timer;
+	struct sched_conn		*next;
+};
+
+struct sched_pool {
+	const struct remote	*remote;
+	size_t			 idx;
+	int			 retired;	/* from a previous config */
+	struct sched_conn	*conns;
+	size_t			 nconn;
+	struct sched_job	*waiting, **waiting_tail;
+	int			 up;
+	int64_t			 down_since;	/* wall ms */
+	char			*last_error;
+	uint64_t		 delivered;
+};
+
+struct sched_observer_slot {
+	sched_observer	 fn;
+	void		*arg;
+};
+
+static const struct config	*sched_cfg;
+static struct sched_entry	**sched_entries;
+static size_t			 sched_nentries, sched_entcap;
+static struct sched_entry	*sched_run_head, **sched_run_tail = &sched_run_head;
+static struct sched_pool	**sched_pools;
+static size_t			 sched_npools;
+static struct sched_pool	**sched_retired;
+static size_t			 sched_nretired;
+static struct ev_timer		*sched_retry_timer;
+static struct ev_timer		*sched_run_timer;
+static struct sched_observer_slot sched_observers[SCHED_MAX_OBSERVERS];
+static struct sched_stats	 sched_counters;
+static int			 sched_stopping;
+static int64_t			 sched_dsn_window_start;
+static int			 sched_dsn_in_window;
+
+static void	sched_run(void *);
+static void	sched_pool_kick(struct sched_pool *);
+static void	sched_job_finish(struct sched_job *, const char *relay);
+static void	sched_entry_settle(struct sched_entry *);
+
+static int64_t
+wall_now(void)
+{
+	return (now_wall_ms() / 1000);
+}
+
+static void
+sched_notify(enum sched_event_kind kind, const struct envelope *env)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(sched_observers); i++)
+		if (sched_observers[i].fn != NULL)
+			sched_observers[i].fn(kind, env,
+			    sched_observers[i].arg);
+}
+
+void
+sched_observe(sched_observer fn, void *arg)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(sched_observers); i++) {
+		if (sched_observers[i].fn == NULL) {
+			sched_observers[i].fn = fn;
+			sched_observers[i].arg = arg;
+			return;
+		}
+	}
+	log_warn("scheduler: too many observers");
+}
+
+void
+sched_unobserve(sched_observer fn, void *arg)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(sched_observers); i++) {
+		if (sched_observers[i].fn == fn &&
+		    sched_observers[i].arg == arg) {
+			sched_observers[i].fn = NULL;
+			sched_observers[i].arg = NULL;
+		}
+	}
+}
+
+/* Binary search by queue ID; *pos is the insertion point when missing. */
+static struct sched_entry *
+sched_lookup(const char *qid, size_t *pos)
+{
+	size_t	 lo = 0, hi = sched_nentries, mid;
+	int	 c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(sched_entries[mid]->env->id, qid);
+		if (c == 0) {
+			if (pos != NULL)
+				*pos = mid;
+			return (sched_entries[mid]);
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (pos != NULL)
+		*pos = lo;
+	return (NULL);
+}
+
+static void
+sched_index_insert(struct sched_entry *e)
+{
+	size_t	 pos;
+
+	if (sched_lookup(e->env->id, &pos) != NULL)
+		fatal("scheduler: duplicate queue ID %s", e->env->id);
+	if (sched_nentries == sched_entcap) {
+		sched_entcap = sched_entcap == 0 ? 256 : sched_entcap * 2;
+		sched_entries = xreallocarray(sched_entries, sched_entcap,
+		    sizeof *sched_entries);
+	}
+	memmove(sched_entries + pos + 1, sched_entries + pos,
+	    (sched_nentries - pos) * sizeof *sched_entries);
+	sched_entries[pos] = e;
+	sched_nentries++;
+}
+
+static void
+sched_index_remove(struct sched_entry *e)
+{
+	size_t	 pos;
+
+	if (sched_lookup(e->env->id, &pos) != e)
+		return;
+	memmove(sched_entries + pos, sched_entries + pos + 1,
+	    (sched_nentries - pos - 1) * sizeof *sched_entries);
+	sched_nentries--;
+}
+
+static void
+sched_entry_free(struct sched_entry *e)
+{
+	envelope_free(e->env);
+	free(e->env);
+	free(e);
+}
+
+/* Drop an entry from the index; freed now or when its jobs come back. */
+static void
+sched_entry_drop(struct sched_entry *e)
+{
+	struct sched_entry	**pp;
+
+	sched_index_remove(e);
+	if (e->queued) {
+		for (pp = &sched_run_head; *pp != NULL; pp = &(*pp)->run_next) {
+			if (*pp == e) {
+				*pp = e->run_next;
+				if (*pp == NULL)
+					sched_run_tail = pp;
+				break;
+			}
+		}
+		e->queued = 0;
+	}
+	sched_notify(SCHED_MSG_REMOVED, e->env);
+	e->deleted = 1;
+	if (e->inflight == 0)
+		sched_entry_free(e);
+}
+
+static void
+sched_run_soon(void)
+{
+	if (!ev_timer_pending(sched_run_timer))
+		ev_timer_after(sched_run_timer, 0);
+}
+
+static void
+sched_make_runnable(struct sched_entry *e)
+{
+	if (e->queued || e->deleted)
+		return;
+	e->queued = 1;
+	e->run_next = NULL;
+	*sched_run_tail = e;
+	sched_run_tail = &e->run_next;
+	sched_run_soon();
+}
+
+/* Recipients of e that are due now and not already out. */
+static int
+rcpt_due(const struct envelope_rcpt *r, int64_t now)
+{
+	return ((r->state == RCPT_PENDING || r->state == RCPT_DEFERRED) &&
+	    r->next_try <= now);
+}
+
+/* Arm the retry timer for wall time 'when' unless it fires sooner. */
+static void
+sched_retry_at(int64_t when)
+{
+	static int64_t	 armed_for;
+	int64_t		 now = wall_now();
+
+	if (ev_timer_pending(sched_retry_timer) && armed_for <= when)
+		return;
+	armed_for = when;
+	ev_timer_after(sched_retry_timer,
+	    when <= now ? 0 : (uint64_t)(when - now) * 1000);
+}
+
+/* The earliest retry of one message, INT64_MAX if none is deferred. */
+static int64_t
+sched_entry_next_try(const struct sched_entry *e)
+{
+	int64_t	 soonest = INT64_MAX;
+	size_t	 j;
+
+	if (e->env->held || e->inflight > 0)
+		return (INT64_MAX);
+	for (j = 0; j < e->env->nrcpt; j++) {
+		if (e->env->rcpts[j].state == RCPT_DEFERRED &&
+		    e->env->rcpts[j].next_try < soonest)
+			soonest = e->env->rcpts[j].next_try;
+	}
+	return (soonest);
+}
+
+static void
+sched_arm_retry(void)
+{
+	int64_t		 soonest = INT64_MAX, t;
+	size_t		 i;
+
+	for (i = 0; i < sched_nentries; i++) {
+		if ((t = sched_entry_next_try(sched_entries[i])) < soonest)
+			soonest = t;
+	}
+	if (soonest == INT64_MAX)
+		ev_timer_stop(sched_retry_timer);
+	else
+		sched_retry_at(soonest);
+}
+
+/* A recipient bounced but its DSN could not be queued yet. */
+static int
+sched_dsn_owed(const struct envelope *env)
+{
+	size_t	 i;
+
+	if (env->dsn_sent)
+		return (0);
+	for (i = 0; i < env->nrcpt; i++)
+		if (env->rcpts[i].state == RCPT_BOUNCED)
+			return (1);
+	return (0);
+}
+
+static void
+sched_retry_due(void *arg)
+{
+	int64_t		 now = wall_now();
+	size_t		 i, j;
+	struct envelope	*env;
+
+	for (i = 0; i < sched_nentries; i++) {
+		env = sched_entries[i]->env;
+		if (env->held || sched_entries[i]->inflight > 0)
+			continue;
+		for (j = 0; j < env->nrcpt; j++) {
+			if (rcpt_due(&env->rcpts[j], now) ||
+			    sched_dsn_owed(env)) {
+				sched_make_runnable(sched_entries[i]);
+				break;
+			}
+		}
+	}
+	sched_arm_retry();
+}
+
+static int
+sched_persist(struct sched_entry *e)
+{
+	if (queue_update(e->env) == -1) {
+		log_err("%s: cannot update envelope: %s", e->env->id,
+		    strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/* --- pools and connections --- */
+
+static struct sched_pool *
+sched_pool_new(const struct remote *r, size_t idx)
+{
+	struct sched_pool	*p;
+
+	p = xcalloc(1, sizeof *p);
+	p->remote = r;
+	p->idx = idx;
+	p->up = 1;
+	p->waiting_tail = &p->waiting;
+	return (p);
+}
+
+static void
+sched_pool_push(struct sched_pool *p, struct sched_job *j)
+{
+	j->next = NULL;
+	*p->waiting_tail = j;
+	p->waiting_tail = &j->next;
+}
+
+static struct sched_job *
+sched_pool_pop(struct sched_pool *p)
+{
+	struct sched_job	*j;
+
+	if ((j = p->waiting) == NULL)
+		return (NULL);
+	p->waiting = j->next;
+	if (p->waiting == NULL)
+		p->waiting_tail = &p->waiting;
+	j->next = NULL;
+	return (j);
+}
+
+static void
+sched_conn_free(struct sched_conn *c)
+{
+	struct sched_pool	*p = c->pool;
+	struct sched_conn	**pp;
+
+	for (pp = &p->conns; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	p->nconn--;
+	sched_counters.active_connections--;
+	ev_timer_free(c->idle_timer);
+	smtp_client_free(c->session);
+	free(c);
+}
+
+static void
+sched_pool_set_down(struct sched_pool *p, const char *why)
+{
+	if (p->up) {
+		p->up = 0;
+		p->down_since = now_wall_ms();
+		log_warn("remote %s:%d (line %d) is down: %s", p->remote->host,
+		    p->remote->port, p->remote->line, why);
+	}
+	free(p->last_error);
+	p->last_error = xstrdup(why);
+}
+
+static void
+sched_pool_set_up(struct sched_pool *p)
+{
+	if (!p->up)
+		log_info("remote %s:%d (line %d) is up again", p->remote->host,
+		    p->remote->port, p->remote->line);
+	p->up = 1;
+	p->down_since = 0;
+	free(p->last_error);
+	p->last_error = NULL;
+}
+
+static void
+sched_idle_close(void *arg)
+{
+	struct sched_conn	*c = arg;
+
+	if (c->ready && c->job == NULL) {
+		c->ready = 0;
+		smtp_client_quit(c->session);
+	}
+}
+
+static void
+sched_conn_take_job(struct sched_conn *c)
+{
+	struct sched_job	*j;
+
+	if (!c->ready || c->job != NULL)
+		return;
+	if (c->pool->retired || sched_stopping ||
+	    (j = sched_pool_pop(c->pool)) == NULL) {
+		if (c->pool->retired || sched_stopping) {
+			c->ready = 0;
+			smtp_client_quit(c->session);
+		} else
+			ev_timer_after(c->idle_timer, SCHED_IDLE_CLOSE_MS);
+		return;
+	}
+	ev_timer_stop(c->idle_timer);
+	c->job = j;
+	c->ready = 0;
+	if (smtp_client_send(c->session, &j->msg) == -1) {
+		/* Not idle after all: put the job back for another session. */
+		c->job = NULL;
+		sched_pool_push(c->pool, j);
+	}
+}
+
+/* Jobs of a pool that cannot reach its remote move to the next one. */
+static void
+sched_pool_fail_waiting(struct sched_pool *p, const char *why)
+{
+	struct sched_job	*j;
+	size_t			 i;
+
+	while ((j = sched_pool_pop(p)) != NULL) {
+		smtp_client_msg_clear(&j->msg);
+		j->msg.results = xcalloc(j->nrcpt, sizeof *j->msg.results);
+		for (i = 0; i < j->nrcpt; i++) {
+			j->msg.results[i].temporary = 1;
+			j->msg.results[i].reply = xstrdup(why);
+		}
+		sched_job_finish(j, NULL);
+	}
+}
+
+static void
+sched_client_event(struct smtp_client_session *s, enum smtp_client_event ev,
+    struct smtp_client_msg *msg, void *arg)
+{
+	struct sched_conn	*c = arg;
+	struct sched_pool	*p = c->pool;
+	struct sched_job	*j;
+	const char		*why;
+	char			*whycopy;
+
+	switch (ev) {
+	case SMTP_CLIENT_READY:
+		c->ready = 1;
+		c->ever_ready = 1;
+		sched_pool_set_up(p);
+		sched_conn_take_job(c);
+		break;
+	case SMTP_CLIENT_MSG_DONE:
+		j = c->job;
+		c->job = NULL;
+		c->ready = 1;
+		if (j != NULL)
+			sched_job_finish(j, smtp_client_relay(s));
+		sched_conn_take_job(c);
+		break;
+	case SMTP_CLIENT_FAILED:
+		why = smtp_client_error(s);
+		whycopy = xstrdup(why != NULL ? why : "connection failed");
+		j = c->job;
+		c->job = NULL;
+		c->ready = 0;
+		if (!c->ever_ready)
+			sched_pool_set_down(p, whycopy);
+		if (j != NULL)
+			sched_job_finish(j, smtp_client_relay(s));
+		sched_conn_free(c);
+		/*
+		 * A remote we cannot even reach cannot take the waiting jobs
+		 * either: hand them to the next remote now rather than
+		 * queueing connection attempts that will fail the same way.
+		 */
+		if (!p->up && p->nconn == 0)
+			sched_pool_fail_waiting(p, whycopy);
+		else
+			sched_pool_kick(p);
+		free(whycopy);
+		break;
+	case SMTP_CLIENT_CLOSED:
+		j = c->job;
+		c->job = NULL;
+		if (j != NULL) {
+			sched_pool_push(p, j);
+			sched_conn_free(c);
+			sched_pool_kick(p);
+		} else
+			sched_conn_free(c);
+		break;
+	}
+}
+
+static void
+sched_pool_kick(struct sched_pool *p)
+{
+	struct sched_conn	*c;
+	int			 idle = 0;
+	size_t			 waiting = 0, connecting = 0, max;
+	struct sched_job	*j;
+
+	if (p->retired || sched_stopping)
+		return;
+	for (c = p->conns; c != NULL; c = c->next) {
+		if (c->ready && c->job == NULL) {
+			sched_conn_take_job(c);
+			idle++;
+		} else if (!c->ever_ready)
+			connecting++;
+	}
+	for (j = p->waiting; j != NULL; j = j->next)
+		waiting++;
+	max = sched_cfg->max_connections_per_remote > 0 ?
+	    (size_t)sched_cfg->max_connections_per_remote : 1;
+	/* Open connections for waiting jobs that no connecting one covers. */
+	while (waiting > connecting && p->nconn < max) {
+		c = xcalloc(1, sizeof *c);
+		c->pool = p;
+		c->target.remote = p->remote;
+		c->target.helo_name = sched_cfg->helo_name != NULL ?
+		    sched_cfg->helo_name : sched_cfg->me;
+		c->target.timeout = sched_cfg->command_timeout > 0 ?
+		    sched_cfg->command_timeout : 300;
+		c->idle_timer = ev_timer_new(sched_idle_close, c);
+		c->next = p->conns;
+		p->conns = c;
+		p->nconn++;
+		sched_counters.active_connections++;
+		connecting++;
+		c->session = smtp_client_new(&c->target, sched_client_event, c);
+	}
+}
+
+/* --- outcomes --- */
+
+static void
+sched_log_outcome(const struct envelope *env, const struct envelope_rcpt *r,
+    const char *relay, const char *status, const char *text)
+{
+	char	 delay[32];
+
+	snprintf(delay, sizeof delay, "%lld",
+	    (long long)(wall_now() - env->arrival));
+	log_info("%s: to=<%s>, relay=%s, delay=%s, attempts=%d, dsn=%s, "
+	    "status=%s (%s)", env->id, r->addr, relay != NULL ? relay : "none",
+	    delay, r->attempts, r->dsn_status != NULL ? r->dsn_status : "-",
+	    status, text);
+}
+
+static void
+set_str(char **dst, const char *src)
+{
+	free(*dst);
+	*dst = src != NULL ? xstrdup(src) : NULL;
+}
+
+static int64_t
+sched_backoff(int attempts)
+{
+	int64_t	 wait = sched_cfg->pausetime > 0 ? sched_cfg->pausetime : 60;
+	int	 i;
+
+	for (i = 1; i < attempts && wait < sched_cfg->maxpause; i++)
+		wait *= 2;
+	if (sched_cfg->maxpause > 0 && wait > sched_cfg->maxpause)
+		wait = sched_cfg->maxpause;
+	return (wait);
+}
+
+/*
+ * Record a job's per-recipient results. Temporary failures go to the next
+ * remote while there is one; after the last they are deferred (or bounced
+ * past queue_lifetime). The job is freed.
+ */
+static void
+sched_job_finish(struct sched_job *j, const char *relay)
+{
+	struct sched_entry		*e = j->entry;
+	struct envelope			*env = e->env;
+	struct envelope_rcpt		*r;
+	struct smtp_client_rcpt_result	*res;
+	size_t				 i, nnext = 0;
+	size_t				*next = NULL;
+	char				 st[16], *text;
+	int64_t				 now = wall_now();
+	const char			*where;
+
+	e->inflight--;
+	if (e->deleted) {
+		if (e->inflight == 0)
+			sched_entry_free(e);
+		goto out;
+	}
+	where = relay != NULL ? relay : j->msg.relay;
+	for (i = 0; i < j->nrcpt; i++) {
+		r = &env->rcpts[j->rcpt_idx[i]];
+		res = &j->msg.results[i];
+		text = res->reply != NULL ? res->reply : "no reply";
+		if (res->code >= 200 && res->code < 300) {
+			r->state = RCPT_DELIVERED;
+			bounce_status_of(text, "2.0.0", st, sizeof st);
+			set_str(&r->dsn_status, st);
+			set_str(&r->relay, where);
+			set_str(&r->last_error, NULL);
+			sched_counters.delivered_total++;
+			sched_pools[j->remote_idx]->delivered++;
+			sched_log_outcome(env, r, where, "sent", text);
+			continue;
+		}
+		bounce_status_of(text, res->temporary ? "4.0.0" : "5.0.0",
+		    st, sizeof st);
+		set_str(&r->dsn_status, st);
+		set_str(&r->relay, where);
+		set_str(&r->last_error, text);
+		envelope_rcpt_history_add(r, now, text);
+		if (!res->temporary) {
+			r->attempts++;
+			r->state = RCPT_BOUNCED;
+			sched_counters.bounced_total++;
+			sched_log_outcome(env, r, where, "bounced", text);
+			continue;
+		}
+		if (j->remote_idx + 1 < sched_npools) {
+			if (next == NULL)
+				next = xcalloc(j->nrcpt, sizeof *next);
+			next[nnext++] = j->rcpt_idx[i];
+			continue;
+		}
+		r->attempts++;
+		if (sched_cfg->queue_lifetime > 0 &&
+		    now - env->arrival >= sched_cfg->queue_lifetime) {
+			r->state = RCPT_BOUNCED;
+			xasprintf(&text, "message too old (queue_lifetime): "
+			    "last error: %s", r->last_error);
+			set_str(&r->last_error, text);
+			free(text);
+			sched_counters.bounced_total++;
+			sched_log_outcome(env, r, where, "bounced",
+			    r->last_error);
+			continue;
+		}
+		r->state = RCPT_DEFERRED;
+		r->next_try = now + sched_backoff(r->attempts);
+		sched_counters.deferred_total++;
+		sched_log_outcome(env, r, where, "deferred", text);
+	}
+	if (nnext > 0) {
+		/* Failover: the same recipients, the next remote. */
+		struct sched_job	*nj;
+
+		nj = xcalloc(1, sizeof *nj);
+		nj->entry = e;
+		nj->remote_idx = j->remote_idx + 1;
+		nj->rcpt_idx = next;
+		nj->nrcpt = nnext;
+		nj->rcpt_addrs = xcalloc(nnext, sizeof *nj->rcpt_addrs);
+		for (i = 0; i < nnext; i++)
+			nj->rcpt_addrs[i] = env->rcpts[next[i]].addr;
+		nj->msg = j->msg;
+		nj->msg.results = NULL;
+		nj->msg.relay = NULL;
+		nj->msg.rcpts = nj->rcpt_addrs;
+		nj->msg.nrcpt = nnext;
+		j->msg.msg_fd = -1;
+		e->inflight++;
+		sched_pool_push(sched_pools[nj->remote_idx], nj);
+		sched_pool_kick(sched_pools[nj->remote_idx]);
+		next = NULL;
+	}
+	sched_persist(e);
+	sched_notify(SCHED_MSG_CHANGED, env);
+	if (e->inflight == 0)
+		sched_entry_settle(e);
+out:
+	if (j->msg.msg_fd != -1)
+		close(j->msg.msg_fd);
+	smtp_client_msg_clear(&j->msg);
+	free(j->rcpt_idx);
+	free(j->rcpt_addrs);
+	free(j);
+}
+
+/* --- bounces --- */
+
+static int
+sched_dsn_allowed(void)
+{
+	int		 count;
+	int64_t		 per, now = wall_now();
+	const char	*err;
+
+	if (sched_cfg->dsn_rate == NULL ||
+	    config_parse_rate(sched_cfg->dsn_rate, &count, &per, &err) == -1 ||
+	    count == 0)
+		return (1);
+	if (now - sched_dsn_window_start >= per) {
+		sched_dsn_window_start = now;
+		sched_dsn_in_window = 0;
+	}
+	if (sched_dsn_in_window >= count)
+		return (0);
+	sched_dsn_in_window++;
+	return (1);
+}
+
+static int
+is_double_bounce_sender(const char *sender)
+{
+	size_t	 n = strlen(SCHED_DOUBLE_BOUNCE);
+
+	return (ascii_strncasecmp(sender, SCHED_DOUBLE_BOUNCE, n) == 0 &&
+	    sender[n] == '@');
+}
+
+/*
+ * Queue a DSN for the bounced recipients of e. Returns 0 when the DSN is
+ * queued or none is due, -1 to try again later (rate cap, queue error).
+ */
+static int
+sched_send_dsn(struct sched_entry *e)
+{
+	struct envelope		*env = e->env, *dsn;
+	struct queue_incoming	*qi;
+	struct buf		 out;
+	size_t			*failed, nfailed = 0, i;
+	const char		*to, *override = NULL;
+	char			*err = NULL, *admin = NULL, *sender = NULL;
+	int			 fd, rc = -1;
+
+	if (env->dsn_sent)
+		return (0);
+	if (is_double_bounce_sender(env->sender)) {
+		log_warn("%s: undeliverable double bounce discarded", env->id);
+		return (0);
+	}
+	if (env->sender[0] == '\0') {
+		/* A bounce that bounced: tell the postmaster, once. */
+		if (sched_cfg->adminaddr != NULL &&
+		    sched_cfg->adminaddr[0] != '\0')
+			admin = xstrdup(sched_cfg->adminaddr);
+		else
+			xasprintf(&admin, "postmaster@%s", sched_cfg->me);
+		override = admin;
+		xasprintf(&sender, "%s@%s", SCHED_DOUBLE_BOUNCE, sched_cfg->me);
+	}
+	if (!sched_dsn_allowed()) {
+		free(admin);
+		free(sender);
+		return (-1);
+	}
+	failed = xcalloc(env->nrcpt, sizeof *failed);
+	for (i = 0; i < env->nrcpt; i++)
+		if (env->rcpts[i].state == RCPT_BOUNCED)
+			failed[nfailed++] = i;
+	buf_init(&out);
+	if ((fd = queue_message_open(env->id)) == -1) {
+		log_err("%s: cannot open message for its DSN: %s", env->id,
+		    strerror(errno));
+		goto done;
+	}
+	if (bounce_build(&out, sched_cfg, env, failed, nfailed, fd, 0,
+	    override, &err) == -1) {
+		log_err("%s: cannot build DSN: %s", env->id, err);
+		close(fd);
+		goto done;
+	}
+	close(fd);
+	to = override != NULL ? override : env->sender;
+	dsn = xcalloc(1, sizeof *dsn);
+	envelope_init(dsn);
+	dsn->sender = xstrdup(sender != NULL ? sender : "");
+	dsn->client = xstrdup("local");
+	envelope_add_rcpt(dsn, to, NULL);
+	if ((qi = queue_incoming_new(dsn, &err)) == NULL) {
+		log_err("%s: cannot queue DSN: %s", env->id, err);
+		goto done;
+	}
+	if (queue_incoming_write(qi, out.data, out.len) == -1) {
+		log_err("%s: cannot queue DSN: %s", env->id, strerror(errno));
+		queue_incoming_abort(qi);
+		goto done;
+	}
+	log_info("%s: sender non-delivery notification: %s", env->id,
+	    queue_incoming_id(qi));
+	queue_incoming_commit(qi, NULL, NULL);
+	env->dsn_sent = 1;
+	rc = 0;
+done:
+	free(err);
+	free(failed);
+	free(admin);
+	free(sender);
+	buf_free(&out);
+	return (rc);
+}
+
+/* After all of a message's jobs are back: bounce, finish or re-arm. */
+static void
+sched_entry_settle(struct sched_entry *e)
+{
+	struct envelope	*env = e->env;
+
+	if (sched_dsn_owed(env)) {
+		if (sched_send_dsn(e) == -1) {
+			/* Rate-capped or failed: try again a minute later. */
+			sched_retry_at(wall_now() + 60);
+			return;
+		}
+		if (env->dsn_sent)
+			sched_persist(e);
+	}
+	if (envelope_all_done(env)) {
+		if (queue_remove(env->id) == -1)
+			log_err("%s: cannot remove: %s", env->id,
+			    strerror(errno));
+		else
+			log_info("%s: removed", env->id);
+		sched_entry_drop(e);
+		return;
+	}
+	if (sched_entry_next_try(e) != INT64_MAX)
+		sched_retry_at(sched_entry_next_try(e));
+}
+
+/* --- running --- */
+
+static void
+sched_dispatch(struct sched_entry *e)
+{
+	struct envelope		*env = e->env;
+	struct sched_job	*j;
+	size_t			 i;
+	int64_t			 now = wall_now();
+	int			 fd;
+
+	if (env->held || e->deleted || e->inflight > 0)
+		return;
+	if (sched_npools == 0) {
+		for (i = 0; i < env->nrcpt; i++) {
+			if (!rcpt_due(&env->rcpts[i], now))
+				continue;
+			env->rcpts[i].attempts++;
+			env->rcpts[i].state = RCPT_DEFERRED;
+			env->rcpts[i].next_try = now +
+			    sched_backoff(env->rcpts[i].attempts);
+			set_str(&env->rcpts[i].last_error,
+			    "no remotes configured (add a line to remotes)");
+		}
+		sched_persist(e);
+		sched_notify(SCHED_MSG_CHANGED, env);
+		sched_retry_at(sched_entry_next_try(e));
+		return;
+	}
+	j = xcalloc(1, sizeof *j);
+	j->rcpt_idx = xcalloc(env->nrcpt, sizeof *j->rcpt_idx);
+	j->rcpt_addrs = xcalloc(env->nrcpt, sizeof *j->rcpt_addrs);
+	for (i = 0; i < env->nrcpt; i++) {
+		if (!rcpt_due(&env->rcpts[i], now))
+			continue;
+		j->rcpt_idx[j->nrcpt] = i;
+		j->rcpt_addrs[j->nrcpt++] = env->rcpts[i].addr;
+	}
+	if (j->nrcpt == 0) {
+		free(j->rcpt_idx);
+		free(j->rcpt_addrs);
+		free(j);
+		sched_entry_settle(e);
+		return;
+	}
+	if ((fd = queue_message_open(env->id)) == -1) {
+		log_err("%s: cannot open message file: %s", env->id,
+		    strerror(errno));
+		free(j->rcpt_idx);
+		free(j->rcpt_addrs);
+		free(j);
+		return;
+	}
+	j->entry = e;
+	j->remote_idx = 0;
+	j->msg.qid = env->id;
+	j->msg.sender = env->sender;
+	j->msg.rcpts = j->rcpt_addrs;
+	j->msg.nrcpt = j->nrcpt;
+	j->msg.msg_fd = fd;
+	j->msg.size = env->size;
+	j->msg.smtputf8 = env->smtputf8;
+	j->msg.body_8bit = env->body_8bit;
+	e->inflight++;
+	sched_pool_push(sched_pools[0], j);
+	sched_pool_kick(sched_pools[0]);
+}
+
+static void
+sched_run(void *arg)
+{
+	struct sched_entry	*e;
+
+	if (sched_stopping)
+		return;
+	while ((e = sched_run_head) != NULL) {
+		sched_run_head = e->run_next;
+		if (sched_run_head == NULL)
+			sched_run_tail = &sched_run_head;
+		e->queued = 0;
+		sched_dispatch(e);
+	}
+}
+
+static void
+sched_add(struct envelope *env, int notify)
+{
+	struct sched_entry	*e;
+
+	e = xcalloc(1, sizeof *e);
+	e->env = env;
+	sched_index_insert(e);
+	if (notify)
+		sched_notify(SCHED_MSG_ADDED, env);
+	if (!env->held)
+		sched_make_runnable(e);
+}
+
+static void
+sched_committed(struct envelope *env, void *arg)
+{
+	sched_add(env, 1);
+}
+
+static void
+sched_recovered(struct envelope *env, void *arg)
+{
+	qid_seed(env->id);
+	sched_add(env, 0);
+}
+
+static void
+sched_build_pools(void)
+{
+	size_t	 i;
+
+	sched_npools = sched_cfg->nremotes;
+	sched_pools = xcalloc(sched_npools == 0 ? 1 : sched_npools,
+	    sizeof *sched_pools);
+	for (i = 0; i < sched_npools; i++)
+		sched_pools[i] = sched_pool_new(&sched_cfg->remotes[i], i);
+}
+
+int
+sched_init(const struct config *cfg)
+{
+	int	 n;
+
+	sched_cfg = cfg;
+	sched_retry_timer = ev_timer_new(sched_retry_due, NULL);
+	sched_run_timer = ev_timer_new(sched_run, NULL);
+	sched_build_pools();
+	queue_set_committed_hook(sched_committed, NULL);
+	if ((n = queue_recover(sched_recovered, NULL)) == -1)
+		return (-1);
+	if (n > 0)
+		log_info("recovered %d queued message%s", n, n == 1 ? "" : "s");
+	sched_arm_retry();
+	return (0);
+}
+
+static void
+sched_pool_retire(struct sched_pool *p)
+{
+	struct sched_conn	*c, *next;
+	struct sched_job	*j;
+
+	p->retired = 1;
+	/* Waiting jobs start over on the new routes. */
+	while ((j = sched_pool_pop(p)) != NULL) {
+		j->entry->inflight--;
+		if (j->entry->deleted && j->entry->inflight == 0)
+			sched_entry_free(j->entry);
+		else if (!j->entry->deleted)
+			sched_make_runnable(j->entry);
+		if (j->msg.msg_fd != -1)
+			close(j->msg.msg_fd);
+		smtp_client_msg_clear(&j->msg);
+		free(j->rcpt_idx);
+		free(j->rcpt_addrs);
+		free(j);
+	}
+	for (c = p->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->ready && c->job == NULL) {
+			c->ready = 0;
+			smtp_client_quit(c->session);
+		}
+	}
+}
+
+void
+sched_reconfigure(const struct config *cfg)
+{
+	size_t	 i;
+
+	/*
+	 * Sessions in flight keep their remote (owned by the old config,
+	 * which the daemon keeps until exit); they finish their message and
+	 * close. New work uses the new remotes.
+	 */
+	for (i = 0; i < sched_npools; i++) {
+		sched_pool_retire(sched_pools[i]);
+		sched_retired = xreallocarray(sched_retired, sched_nretired + 1,
+		    sizeof *sched_retired);
+		sched_retired[sched_nretired++] = sched_pools[i];
+	}
+	free(sched_pools);
+	sched_cfg = cfg;
+	sched_build_pools();
+	sched_run_soon();
+}
+
+void
+sched_enqueue(struct envelope *env)
+{
+	sched_add(env, 1);
+}
+
+int
+sched_retry(const char *qid)
+{
+	struct sched_entry	*e;
+	size_t			 i;
+
+	if ((e = sched_lookup(qid, NULL)) == NULL)
+		return (-1);
+	for (i = 0; i < e->env->nrcpt; i++)
+		if (e->env->rcpts[i].state == RCPT_DEFERRED)
+			e->env->rcpts[i].next_try = 0;
+	sched_make_runnable(e);
+	return (0);
+}
+
+void
+sched_flush(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < sched_nentries; i++)
+		if (!sched_entries[i]->env->held)
+			sched_retry(sched_entries[i]->env->id);
+	/* A flush also means "try the remotes again now". */
+	for (i = 0; i < sched_npools; i++)
+		sched_pool_kick(sched_pools[i]);
+}
+
+int
+sched_delete(const char *qid)
+{
+	struct sched_entry	*e;
+
+	if ((e = sched_lookup(qid, NULL)) == NULL)
+		return (-1);
+	if (queue_remove(qid) == -1) {
+		log_err("%s: cannot remove: %s", qid, strerror(errno));
+		return (-1);
+	}
+	log_info("%s: removed (deleted by administrator)", qid);
+	sched_entry_drop(e);
+	return (0);
+}
+
+int
+sched_hold(const char *qid)
+{
+	struct sched_entry	*e;
+
+	if ((e = sched_lookup(qid, NULL)) == NULL)
+		return (-1);
+	if (e->env->held)
+		return (0);
+	e->env->held = 1;
+	sched_persist(e);
+	log_info("%s: held by administrator", qid);
+	sched_notify(SCHED_MSG_CHANGED, e->env);
+	return (0);
+}
+
+int
+sched_release(const char *qid)
+{
+	struct sched_entry	*e;
+
+	if ((e = sched_lookup(qid, NULL)) == NULL)
+		return (-1);
+	if (!e->env->held)
+		return (0);
+	e->env->held = 0;
+	sched_persist(e);
+	log_info("%s: released from hold", qid);
+	sched_notify(SCHED_MSG_CHANGED, e->env);
+	sched_retry(qid);
+	return (0);
+}
+
+int
+sched_bounce(const char *qid)
+{
+	struct sched_entry	*e;
+	struct envelope_rcpt	*r;
+	size_t			 i;
+
+	if ((e = sched_lookup(qid, NULL)) == NULL)
+		return (-1);
+	for (i = 0; i < e->env->nrcpt; i++) {
+		r = &e->env->rcpts[i];
+		if (r->state != RCPT_PENDING && r->state != RCPT_DEFERRED)
+			continue;
+		r->state = RCPT_BOUNCED;
+		set_str(&r->dsn_status, "5.0.0");
+		set_str(&r->last_error, "bounced by the administrator");
+		sched_counters.bounced_total++;
+		sched_log_outcome(e->env, r, NULL, "bounced", r->last_error);
+	}
+	sched_persist(e);
+	sched_notify(SCHED_MSG_CHANGED, e->env);
+	if (e->inflight == 0)
+		sched_entry_settle(e);
+	return (0);
+}
+
+void
+sched_foreach(void (*fn)(const struct envelope *, void *), void *arg)
+{
+	size_t	 i;
+
+	for (i = 0; i < sched_nentries; i++)
+		fn(sched_entries[i]->env, arg);
+}
+
+const struct envelope *
+sched_find(const char *qid)
+{
+	struct sched_entry	*e;
+
+	e = sched_lookup(qid, NULL);
+	return (e != NULL ? e->env : NULL);
+}
+
+void
+sched_get_stats(struct sched_stats *st)
+{
+	size_t		 i, j;
+	struct envelope	*env;
+
+	*st = sched_counters;
+	st->messages = sched_nentries;
+	st->recipients_pending = st->recipients_deferred = 0;
+	st->recipients_held = 0;
+	for (i = 0; i < sched_nentries; i++) {
+		env = sched_entries[i]->env;
+		for (j = 0; j < env->nrcpt; j++) {
+			if (env->rcpts[j].state != RCPT_PENDING &&
+			    env->rcpts[j].state != RCPT_DEFERRED)
+				continue;
+			if (env->held)
+				st->recipients_held++;
+			else if (env->rcpts[j].state == RCPT_DEFERRED)
+				st->recipients_deferred++;
+			else
+				st->recipients_pending++;
+		}
+	}
+}
+
+size_t
+sched_remote_states(struct sched_remote_state *out, size_t max)
+{
+	size_t	 i;
+
+	for (i = 0; i < sched_npools && i < max; i++) {
+		out[i].host = sched_pools[i]->remote->host;
+		out[i].port = sched_pools[i]->remote->port;
+		out[i].up = sched_pools[i]->up;
+		out[i].down_since = sched_pools[i]->down_since;
+		out[i].last_error = sched_pools[i]->last_error;
+		out[i].delivered = sched_pools[i]->delivered;
+	}
+	return (i);
+}
+
+static void
+sched_pool_destroy(struct sched_pool *p)
+{
+	struct sched_job	*j;
+
+	while (p->conns != NULL) {
+		j = p->conns->job;
+		p->conns->job = NULL;
+		if (j != NULL) {
+			/* Abandoned in flight: the envelope on disk says it is
+			 * still due; the next start delivers it. */
+			if (j->msg.msg_fd != -1)
+				close(j->msg.msg_fd);
+			smtp_client_msg_clear(&j->msg);
+			free(j->rcpt_idx);
+			free(j->rcpt_addrs);
+			free(j);
+		}
+		sched_conn_free(p->conns);
+	}
+	while ((j = sched_pool_pop(p)) != NULL) {
+		if (j->msg.msg_fd != -1)
+			close(j->msg.msg_fd);
+		smtp_client_msg_clear(&j->msg);
+		free(j->rcpt_idx);
+		free(j->rcpt_addrs);
+		free(j);
+	}
+	free(p->last_error);
+	free(p);
+}
+
+void
+sched_shutdown(void)
+{
+	size_t	 i;
+
+	sched_stopping = 1;
+	for (i = 0; i < sched_npools; i++)
+		sched_pool_destroy(sched_pools[i]);
+	for (i = 0; i < sched_nretired; i++)
+		sched_pool_destroy(sched_retired[i]);
+	free(sched_pools);
+	free(sched_retired);
+	sched_pools = sched_retired = NULL;
+	sched_npools = sched_nretired = 0;
+	for (i = 0; i < sched_nentries; i++)
+		sched_entry_free(sched_entries[i]);
+	free(sched_entries);
+	sched_entries = NULL;
+	sched_nentries = sched_entcap = 0;
+	sched_run_head = NULL;
+	sched_run_tail = &sched_run_head;
+	ev_timer_free(sched_retry_timer);
+	ev_timer_free(sched_run_timer);
+	sched_retry_timer = sched_run_timer = NULL;
+}
