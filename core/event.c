@@ -351,6 +351,24 @@ ev_run_timers(void)
 	}
 }
 
+void
+ev_done(void)
+{
+	ev_fd_del(ev_sigev);
+	ev_sigev = NULL;
+	if (ev_sigfd != -1)
+		close(ev_sigfd);
+	ev_sigfd = -1;
+	ev_nsigs = 0;
+	ev_reap();
+	free(ev_heap);
+	ev_heap = NULL;
+	ev_nheap = ev_heapcap = 0;
+	if (ev_epfd != -1)
+		close(ev_epfd);
+	ev_epfd = -1;
+}
+
 int
 ev_run(void)
 {

@@ -23,6 +23,8 @@ typedef void (*ev_fd_cb)(int fd, int revents, void *arg);
 typedef void (*ev_cb)(void *arg);
 
 void		 ev_init(void);
+/* Release the loop's own resources (signals, heap) at exit. */
+void		 ev_done(void);
 /* Run until ev_break(); returns 0, or -1 if epoll fails. */
 int		 ev_run(void);
 void		 ev_break(void);

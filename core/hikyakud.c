@@ -341,5 +341,6 @@ main(int argc, char **argv)
 	for (i = 0; i < nconfigs; i++)
 		config_free(configs[i]);
 	free(configs);
+	ev_done();
 	return (0);
 }

@@ -119,9 +119,17 @@ io_call(struct io *io, enum io_event evt)
 			io_destroy(io);
 		return (0);
 	}
-	if (io->in_cb == 0)
+	if (io->in_cb == 0) {
+		/* A failing flush fires IO_ERROR, whose handler may free. */
+		io->in_cb++;
 		io_flush(io);
-	return (!io->freed);
+		io->in_cb--;
+		if (io->freed) {
+			io_destroy(io);
+			return (0);
+		}
+	}
+	return (1);
 }
 
 static void

@@ -1,0 +1,23 @@
+/*
+ * cli: the `hikyaku` subcommands for scripts. Each takes the arguments
+ * after its own name (argv[0] is the subcommand) and the configuration
+ * directory, prints to stdout/stderr and returns the exit status:
+ * 0 success, 1 failure, 2 usage error.
+ */
+#ifndef HIKYAKU_CLI_H
+#define HIKYAKU_CLI_H
+
+#define CLI_EXIT_OK	0
+#define CLI_EXIT_FAIL	1
+#define CLI_EXIT_USAGE	2
+
+/* hikyaku queue list|show|retry|delete|hold|release|bounce|flush */
+int	 cli_queue(int argc, char **argv, const char *confdir);
+/* hikyaku reload */
+int	 cli_reload(int argc, char **argv, const char *confdir);
+/* hikyaku status [--json] [--check] */
+int	 cli_status(int argc, char **argv, const char *confdir);
+/* hikyaku config check (console/cli_config.c) */
+int	 cli_config_check(int argc, char **argv, const char *confdir);
+
+#endif

@@ -1,0 +1,1735 @@
+/*
+ * smtp_server: listeners and the per-client SMTP state machine.
+ *
+ * Shape (OpenSMTPD's smtp_session.c, Postfix's smtpd replies): one
+ * command table names each verb, the states it is valid in and its
+ * handler; every state change goes through session_enter(). Connection
+ * facts live in struct session, the mail transaction (sender, recipients,
+ * the queue file being written) in struct smtp_tx, so RSET/EHLO just drop
+ * the transaction. Input is processed line by line while the state allows
+ * it, which is what PIPELINING needs; at the end of DATA reading pauses
+ * until the queue's commit callback (after the sync) answers 250, then
+ * the lines already buffered are processed.
+ *
+ * Re-entrancy: io may report an error from inside a write made outside an
+ * io callback (greet timer, commit callback). Such entry points hold
+ * s->busy, and session_close() then only marks the session; the entry
+ * point frees it on the way out.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "address.h"
+#include "config.h"
+#include "envelope.h"
+#include "event.h"
+#include "io.h"
+#include "log.h"
+#include "queue.h"
+#include "smtp_server.h"
+#include "util.h"
+
+#define SMTP_LISTEN_BACKLOG	4096
+#define SMTP_ACCEPT_BURST	256	/* accepts per wake-up, for fairness */
+#define SMTP_CMD_MAXLINE	1000	/* octets before CRLF (DESIGN §12) */
+#define SMTP_TEXT_MAXLINE	998	/* RFC 5322 line limit in DATA */
+/*
+ * io's own limit while in DATA: longer than any legal line so that we
+ * see each line's terminator ourselves and judge 998 here; only a line
+ * beyond this is cut by io, and then we cannot know how it ended.
+ */
+#define SMTP_DATA_IOLINE	65536
+#define SMTP_DATA_MIN_RATE	8192	/* bytes/s a slow link still gets */
+#define SMTP_HARD_ERRORS	20	/* Postfix's smtpd_hard_error_limit */
+#define SMTP_CLOSE_GRACE_MS	10000	/* time for the last reply to leave */
+#define SMTP_EMFILE_PAUSE_MS	1000
+
+enum smtp_server_state {
+	SMTP_SERVER_GREETING,	/* connected, greeting not sent (greet pause) */
+	SMTP_SERVER_HELO,	/* greeted; HELO/EHLO expected */
+	SMTP_SERVER_STARTTLS,	/* TLS handshake on the loop (TLS issue) */
+	SMTP_SERVER_AUTH,	/* SASL exchange under way (SASL issue) */
+	SMTP_SERVER_MAIL,	/* no transaction; MAIL expected */
+	SMTP_SERVER_RCPT,	/* MAIL accepted; RCPT or DATA expected */
+	SMTP_SERVER_DATA,	/* reading the message */
+	SMTP_SERVER_COMMIT,	/* message read, waiting for the queue's sync */
+	SMTP_SERVER_QUIT,	/* last reply leaving, then close */
+};
+
+static const char *const smtp_server_state_names[] = {
+	"GREETING", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA",
+	"COMMIT", "QUIT",
+};
+
+#define ST(x)		(1u << SMTP_SERVER_##x)
+#define ST_CMD		(ST(HELO) | ST(MAIL) | ST(RCPT))
+
+/* Why a message is refused once its DATA has been read to the end. */
+enum data_error {
+	DATA_OK,
+	DATA_BARE_NL,		/* bare CR or LF: smuggling shape */
+	DATA_NUL,
+	DATA_LONG_LINE,
+	DATA_TOO_BIG,
+	DATA_LOOP,
+	DATA_WRITE,		/* queue write failed (errno in tx) */
+};
+
+/* Limits a session copies at connect, so a reload never changes them. */
+struct smtp_limits {
+	int64_t		 max_message_size;
+	int64_t		 command_timeout_ms;
+	int64_t		 data_timeout_ms;
+	int		 max_recipients;
+	int		 max_hops;
+	int		 vrfy, expn;
+};
+
+struct smtp_tx {
+	struct envelope		*env;		/* until handed to the queue */
+	struct queue_incoming	*qi;
+	char			 qid[QID_LEN + 1];
+	char			*sender;	/* as logged: "" for <> */
+	char			*first_rcpt;	/* for Received: "for <...>" */
+	int			 nrcpt_ok;	/* accepted RCPT commands */
+	int			 smtputf8;
+	int			 body_8bit;
+	/* DATA phase */
+	enum data_error		 err;
+	int			 write_errno;
+	int64_t			 size;		/* message bytes, unstuffed */
+	uint64_t		 data_bytes;	/* wire bytes, for the deadline */
+	uint64_t		 data_start;
+	int			 prev_crlf;	/* last line ended with CRLF */
+	int			 in_headers;
+	int			 hops;
+};
+
+struct listener;
+
+struct session {
+	struct session		*prev, *next;
+	struct io		*io;
+	enum listen_mode	 mode;
+	enum smtp_server_state	 state;
+	struct smtp_limits	 lim;
+	char			 ip[INET6_ADDRSTRLEN];
+	char			 local_ip[INET6_ADDRSTRLEN];
+	char			*helo;
+	int			 esmtp;
+	int			 relay_ok;	/* built-in policy: loopback */
+	int			 errors;
+	const char		*last_cmd;	/* for "lost connection after" */
+	int			 busy, closing;
+	struct ev_timer		*greet_timer;
+	struct smtp_tx		*tx;
+	/* handed to queue_incoming_commit, until the done callback */
+	struct queue_incoming	*committing;
+	unsigned		 ok[16], total[16];	/* per command row */
+	unsigned		 ncommands;
+};
+
+struct listener {
+	struct listener		*next;
+	int			 fd;
+	struct ev_fd		*ev;
+	int			 family;
+	char			*addr;		/* as configured, "*" expanded */
+	int			 port;
+	enum listen_mode	 mode;
+	int			 keep;		/* reconfigure mark */
+};
+
+/* A handler's outcome, for the disconnect line's ok/total counts. */
+enum cmd_result { CMD_OK, CMD_FAIL, CMD_LATER };
+
+struct smtp_cmd {
+	const char	*verb;
+	unsigned	 states;	/* where it is valid */
+	const char	*seq_err;	/* 503 text outside them */
+	enum cmd_result	(*fn)(struct session *, const char *arg);
+};
+
+static const struct config	*srv_cfg;
+static struct listener		*srv_listeners;
+static struct session		*srv_sessions;
+static size_t			 srv_nsessions;
+static int			 srv_started;
+static struct ev_timer		*srv_accept_timer;
+
+static void	session_input(struct session *);
+static void	session_close(struct session *, const char *why);
+static void	session_free(struct session *);
+static enum cmd_result cmd_helo(struct session *, const char *);
+static enum cmd_result cmd_ehlo(struct session *, const char *);
+static enum cmd_result cmd_mail(struct session *, const char *);
+static enum cmd_result cmd_rcpt(struct session *, const char *);
+static enum cmd_result cmd_data(struct session *, const char *);
+static enum cmd_result cmd_rset(struct session *, const char *);
+static enum cmd_result cmd_noop(struct session *, const char *);
+static enum cmd_result cmd_quit(struct session *, const char *);
+static enum cmd_result cmd_vrfy(struct session *, const char *);
+static enum cmd_result cmd_expn(struct session *, const char *);
+static enum cmd_result cmd_help(struct session *, const char *);
+static enum cmd_result cmd_not_offered(struct session *, const char *);
+
+/*
+ * STARTTLS and AUTH are known verbs whose work arrives with the TLS/SASL
+ * issue; until then they are not advertised and answer 502, as RFC 5321
+ * §4.2.4 asks for recognised but unimplemented commands.
+ */
+static const struct smtp_cmd smtp_cmds[] = {
+	{ "HELO", ST_CMD, NULL, cmd_helo },
+	{ "EHLO", ST_CMD, NULL, cmd_ehlo },
+	{ "MAIL", ST(MAIL), "nested MAIL command", cmd_mail },
+	{ "RCPT", ST(RCPT), "need MAIL command", cmd_rcpt },
+	{ "DATA", ST(RCPT), "need MAIL command", cmd_data },
+	{ "RSET", ST_CMD, NULL, cmd_rset },
+	{ "NOOP", ST_CMD, NULL, cmd_noop },
+	{ "QUIT", ST_CMD, NULL, cmd_quit },
+	{ "VRFY", ST_CMD, NULL, cmd_vrfy },
+	{ "EXPN", ST_CMD, NULL, cmd_expn },
+	{ "HELP", ST_CMD, NULL, cmd_help },
+	{ "STARTTLS", ST_CMD, NULL, cmd_not_offered },
+	{ "AUTH", ST_CMD, NULL, cmd_not_offered },
+};
+#define SMTP_CMD_UNKNOWN	nitems(smtp_cmds)	/* counter slot */
+_Static_assert(nitems(smtp_cmds) + 1 <= 16, "session counters too small");
+#define SMTP_CMD_DATA		4	/* its row: counted at commit */
+_Static_assert(SMTP_CMD_DATA < nitems(smtp_cmds), "DATA row");
+
+/* Names and policy */
+
+int
+smtp_server_is_loopback(const char *ip)
+{
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+
+	if (inet_pton(AF_INET, ip, &a4) == 1)
+		return ((ntohl(a4.s_addr) >> 24) == 127);
+	if (inet_pton(AF_INET6, ip, &a6) != 1)
+		return (0);
+	if (IN6_IS_ADDR_LOOPBACK(&a6))
+		return (1);
+	return (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+}
+
+static const char *
+srv_hostname(void)
+{
+	if (srv_cfg->helo_name != NULL && srv_cfg->helo_name[0] != '\0')
+		return (srv_cfg->helo_name);
+	return (srv_cfg->me);
+}
+
+/* Client text for logs and headers: printable ASCII only, bounded. */
+static char *
+sanitize(const char *in, size_t max)
+{
+	size_t	 n = strlen(in), i;
+	char	*out;
+
+	if (n > max)
+		n = max;
+	out = xstrndup(in, n);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x21 || (unsigned char)out[i] > 0x7e)
+			out[i] = '?';
+	return (out);
+}
+
+static void
+format_sockaddr(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	const struct sockaddr_in6	*s6 = (const struct sockaddr_in6 *)ss;
+	const struct sockaddr_in	*s4 = (const struct sockaddr_in *)ss;
+
+	out[0] = '\0';
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &s4->sin_addr, out, len);
+	else if (ss->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], out, len);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &s6->sin6_addr, out, len);
+}
+
+/* Replies */
+
+static void
+reply(struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+reply(struct session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*line;
+
+	if (s->io == NULL)
+		return;
+	va_start(ap, fmt);
+	xvasprintf(&line, fmt, ap);
+	va_end(ap);
+	log_debug("smtp: %s: > %s", s->ip, line);
+	io_printf(s->io, "%s\r\n", line);
+	free(line);
+}
+
+/* Postfix's "NOQUEUE: reject: RCPT from host[ip]: ..." line. */
+static void
+log_reject(struct session *s, const char *cmd, const char *rcpt,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+log_reject(struct session *s, const char *cmd, const char *rcpt,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*text, *helo;
+	const char *qid = "NOQUEUE";
+
+	va_start(ap, fmt);
+	xvasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (s->tx != NULL && s->tx->qid[0] != '\0')
+		qid = s->tx->qid;
+	helo = sanitize(s->helo != NULL ? s->helo : "", 255);
+	log_info("%s: reject: %s from unknown[%s]: %s; from=<%s>%s%s%s "
+	    "proto=%s helo=<%s>", qid, cmd, s->ip, text,
+	    s->tx != NULL ? s->tx->sender : "",
+	    rcpt != NULL ? " to=<" : "", rcpt != NULL ? rcpt : "",
+	    rcpt != NULL ? ">" : "", s->esmtp ? "ESMTP" : "SMTP", helo);
+	free(helo);
+	free(text);
+}
+
+/* Error replies count towards the hard limit, as in Postfix. */
+static void
+reply_error(struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+reply_error(struct session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*line;
+
+	va_start(ap, fmt);
+	xvasprintf(&line, fmt, ap);
+	va_end(ap);
+	reply(s, "%s", line);
+	free(line);
+	s->errors++;
+}
+
+/*
+ * A reply written straight to the socket, for when there is no io to
+ * carry it (refused at accept, timed out); it may be lost, as a 421 may.
+ */
+static void
+send_direct(int fd, const char *code, const char *text)
+{
+	char	 line[512];
+	int	 n;
+
+	n = snprintf(line, sizeof line, "%s %s %s\r\n", code, srv_hostname(),
+	    text);
+	if (n > 0 && (size_t)n < sizeof line &&
+	    send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+		log_debug("smtp: reply on fd %d lost: %s", fd,
+		    strerror(errno));
+}
+
+/* State machine */
+
+static void
+session_enter(struct session *s, enum smtp_server_state st)
+{
+	log_debug("smtp: %s: %s -> %s", s->ip,
+	    smtp_server_state_names[s->state], smtp_server_state_names[st]);
+	s->state = st;
+	if (s->io == NULL)
+		return;
+	switch (st) {
+	case SMTP_SERVER_HELO:
+	case SMTP_SERVER_MAIL:
+	case SMTP_SERVER_RCPT:
+		io_set_maxline(s->io, SMTP_CMD_MAXLINE);
+		io_set_deadline(s->io, ev_now() +
+		    (uint64_t)s->lim.command_timeout_ms);
+		break;
+	case SMTP_SERVER_DATA:
+		io_set_maxline(s->io, SMTP_DATA_IOLINE);
+		io_set_deadline(s->io, ev_now() +
+		    (uint64_t)s->lim.data_timeout_ms);
+		break;
+	case SMTP_SERVER_COMMIT:
+		/* Waiting on our disk, not on the client. */
+		io_set_deadline(s->io, 0);
+		break;
+	case SMTP_SERVER_QUIT:
+		io_set_deadline(s->io, ev_now() + SMTP_CLOSE_GRACE_MS);
+		break;
+	case SMTP_SERVER_GREETING:
+	case SMTP_SERVER_STARTTLS:
+	case SMTP_SERVER_AUTH:
+		io_set_deadline(s->io, ev_now() +
+		    (uint64_t)s->lim.command_timeout_ms);
+		break;
+	}
+}
+
+static void
+tx_free(struct smtp_tx *tx)
+{
+	if (tx == NULL)
+		return;
+	if (tx->env != NULL) {
+		envelope_free(tx->env);
+		free(tx->env);
+	}
+	if (tx->qi != NULL)
+		queue_incoming_abort(tx->qi);
+	free(tx->sender);
+	free(tx->first_rcpt);
+	free(tx);
+}
+
+static void
+session_reset_tx(struct session *s)
+{
+	tx_free(s->tx);
+	s->tx = NULL;
+}
+
+/* "disconnect from unknown[ip] ehlo=1 mail=1 rcpt=0/1 ... commands=5" */
+static void
+log_disconnect(struct session *s)
+{
+	struct buf	 b;
+	size_t		 i;
+	unsigned	 ok = 0;
+	char		 verb[16];
+
+	buf_init(&b);
+	buf_printf(&b, "disconnect from unknown[%s]", s->ip);
+	for (i = 0; i <= SMTP_CMD_UNKNOWN; i++) {
+		if (s->total[i] == 0)
+			continue;
+		ok += s->ok[i];
+		snprintf(verb, sizeof verb, "%s", i == SMTP_CMD_UNKNOWN ?
+		    "unknown" : smtp_cmds[i].verb);
+		ascii_lower(verb);
+		if (s->ok[i] == s->total[i])
+			buf_printf(&b, " %s=%u", verb, s->ok[i]);
+		else
+			buf_printf(&b, " %s=%u/%u", verb, s->ok[i],
+			    s->total[i]);
+	}
+	if (ok == s->ncommands)
+		buf_printf(&b, " commands=%u", s->ncommands);
+	else
+		buf_printf(&b, " commands=%u/%u", ok, s->ncommands);
+	log_info("%s", b.data);
+	buf_free(&b);
+}
+
+static void
+session_free(struct session *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv_sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	srv_nsessions--;
+	log_disconnect(s);
+	/* A message already handed over stays committed (it may be synced
+	 * by now); only the 250 is lost, the at-least-once window. */
+	if (s->committing != NULL) {
+		log_info("%s: client gone before the reply; the message stays "
+		    "queued", s->tx->qid);
+		queue_incoming_detach(s->committing);
+	}
+	session_reset_tx(s);
+	ev_timer_free(s->greet_timer);
+	free(s->helo);
+	free(s);
+}
+
+/*
+ * End the session: log, close the connection, free now or (inside an
+ * entry point holding busy) when that entry point returns. why, when
+ * set, is the Postfix-style reason ("lost connection", "timeout").
+ */
+static void
+session_close(struct session *s, const char *why)
+{
+	if (s->closing)
+		return;
+	s->closing = 1;
+	if (why != NULL)
+		log_info("%s after %s from unknown[%s]", why, s->last_cmd,
+		    s->ip);
+	if (s->io != NULL)
+		io_free(s->io);
+	s->io = NULL;
+	if (s->busy == 0)
+		session_free(s);
+}
+
+/* Let the last reply leave, then close (QUIT, 421). */
+static void
+session_finish(struct session *s)
+{
+	if (s->closing || s->io == NULL)
+		return;
+	session_enter(s, SMTP_SERVER_QUIT);
+	io_pause(s->io, 1);
+	io_flush(s->io);
+	if (!s->closing && s->io != NULL && io_queued(s->io) == 0)
+		session_close(s, NULL);
+}
+
+static void
+session_hold(struct session *s)
+{
+	s->busy++;
+}
+
+/* Drop an entry point's hold; frees the session if it was closed meanwhile. */
+static void
+session_unhold(struct session *s)
+{
+	if (--s->busy == 0 && s->closing)
+		session_free(s);
+}
+
+/* Commands */
+
+static enum cmd_result
+helo_common(struct session *s, const char *arg, int esmtp)
+{
+	if (*arg == '\0') {
+		reply_error(s, "501 5.5.4 Syntax: %s hostname",
+		    esmtp ? "EHLO" : "HELO");
+		return (CMD_FAIL);
+	}
+	free(s->helo);
+	s->helo = sanitize(arg, 255);
+	s->esmtp = esmtp;
+	session_reset_tx(s);
+	session_enter(s, SMTP_SERVER_MAIL);
+	return (CMD_OK);
+}
+
+static enum cmd_result
+cmd_helo(struct session *s, const char *arg)
+{
+	if (helo_common(s, arg, 0) != CMD_OK)
+		return (CMD_FAIL);
+	reply(s, "250 %s", srv_hostname());
+	return (CMD_OK);
+}
+
+static enum cmd_result
+cmd_ehlo(struct session *s, const char *arg)
+{
+	if (helo_common(s, arg, 1) != CMD_OK)
+		return (CMD_FAIL);
+	reply(s, "250-%s", srv_hostname());
+	reply(s, "250-PIPELINING");
+	reply(s, "250-SIZE %lld", (long long)s->lim.max_message_size);
+	reply(s, "250-8BITMIME");
+	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250 SMTPUTF8");
+	return (CMD_OK);
+}
+
+/* An IP literal is ours when it is the address the client connected to. */
+static int
+literal_is_ours(const char *lit, void *arg)
+{
+	const struct session	*s = arg;
+	struct in6_addr		 a, b;
+	int			 fa, fb;
+
+	fa = strchr(lit, ':') != NULL ? AF_INET6 : AF_INET;
+	fb = strchr(s->local_ip, ':') != NULL ? AF_INET6 : AF_INET;
+	if (fa != fb || inet_pton(fa, lit, &a) != 1 ||
+	    inet_pton(fb, s->local_ip, &b) != 1)
+		return (0);
+	return (memcmp(&a, &b, fa == AF_INET ? 4 : 16) == 0);
+}
+
+/* "local@domain" with a bare local part completed with @me. */
+static char *
+address_text(const struct address *a)
+{
+	char	*text, *full;
+
+	text = address_format(a);
+	if (a->domain != NULL || address_is_null(a))
+		return (text);
+	xasprintf(&full, "%s@%s", text, srv_cfg->me);
+	free(text);
+	return (full);
+}
+
+static int
+domain_is_local(const char *domain)
+{
+	if (domain == NULL)
+		return (1);	/* a bare local part, completed with me */
+	/* address_parse_path only lets through literals that are ours. */
+	if (domain[0] == '[')
+		return (1);
+	return (config_is_local_domain(srv_cfg, domain));
+}
+
+static enum cmd_result
+cmd_mail(struct session *s, const char *arg)
+{
+	struct address		 a;
+	enum address_error	 why;
+	const char		*params;
+	char			*kw, *val, *end;
+	int			 r, smtputf8 = 0, body8 = 0;
+	long long		 size;
+
+	if (s->mode == LISTEN_SUBMISSION) {
+		/* Submission needs AUTH, which this server does not offer yet. */
+		reply_error(s, "530 5.7.0 Authentication required");
+		return (CMD_FAIL);
+	}
+	if (ascii_strncasecmp(arg, "FROM:", 5) != 0) {
+		reply_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return (CMD_FAIL);
+	}
+	if (address_parse_path(skip_ws(arg + 5), 1, literal_is_ours, s, &a,
+	    &params, &why) == -1) {
+		reply_error(s, "501 5.1.7 Bad sender address syntax: %s",
+		    address_strerror(why));
+		return (CMD_FAIL);
+	}
+	while ((r = address_next_param(&params, &kw, &val)) == 1) {
+		if (strcmp(kw, "SIZE") == 0) {
+			errno = 0;
+			size = strtoll(val, &end, 10);
+			if (val[0] < '0' || val[0] > '9' || *end != '\0' ||
+			    errno != 0) {
+				reply_error(s, "501 5.5.4 Bad SIZE parameter");
+				r = -2;
+			} else if (size > s->lim.max_message_size) {
+				reply_error(s, "552 5.3.4 Message size exceeds "
+				    "fixed limit");
+				r = -2;
+			}
+		} else if (strcmp(kw, "BODY") == 0) {
+			if (ascii_strcasecmp(val, "8BITMIME") == 0)
+				body8 = 1;
+			else if (ascii_strcasecmp(val, "7BIT") != 0) {
+				reply_error(s, "501 5.5.4 Bad BODY parameter");
+				r = -2;
+			}
+		} else if (strcmp(kw, "SMTPUTF8") == 0 && val[0] == '\0')
+			smtputf8 = 1;
+		else {
+			reply_error(s, "555 5.5.4 Unsupported option: %s", kw);
+			r = -2;
+		}
+		free(kw);
+		free(val);
+		if (r == -2)
+			break;
+	}
+	if (r == -1)
+		reply_error(s, "501 5.5.4 Bad parameter syntax");
+	if (r < 0) {
+		address_free(&a);
+		return (CMD_FAIL);
+	}
+	if (a.input_utf8 && !smtputf8) {
+		address_free(&a);
+		reply_error(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode "
+		    "address");
+		return (CMD_FAIL);
+	}
+	session_reset_tx(s);
+	s->tx = xcalloc(1, sizeof *s->tx);
+	s->tx->sender = address_is_null(&a) ? xstrdup("") : address_text(&a);
+	s->tx->smtputf8 = smtputf8;
+	s->tx->body_8bit = body8;
+	s->tx->env = xmalloc(sizeof *s->tx->env);
+	envelope_init(s->tx->env);
+	s->tx->env->sender = xstrdup(s->tx->sender);
+	address_free(&a);
+	session_enter(s, SMTP_SERVER_RCPT);
+	reply(s, "250 2.1.0 Ok");
+	return (CMD_OK);
+}
+
+/* Add a recipient unless the envelope has it already (aliasing collapses). */
+static void
+tx_add_rcpt(struct smtp_tx *tx, const char *addr, const char *orcpt)
+{
+	size_t	 i;
+
+	for (i = 0; i < tx->env->nrcpt; i++)
+		if (strcmp(tx->env->rcpts[i].addr, addr) == 0)
+			return;
+	envelope_add_rcpt(tx->env, addr, orcpt);
+}
+
+/*
+ * Until aliases exist every local recipient goes to adminaddr (a comma
+ * separated list, as in nullmailer), keeping the original as ORCPT.
+ * 0, or -1 when adminaddr does not parse (a config problem: 451).
+ */
+static int
+tx_add_local(struct smtp_tx *tx, const char *rcpt)
+{
+	char			*list, *p, *tok, *orcpt, *text;
+	struct address		 a;
+	enum address_error	 why;
+	int			 rc = 0;
+
+	xasprintf(&orcpt, "rfc822;%s", rcpt);
+	list = xstrdup(srv_cfg->adminaddr);
+	for (p = list; (tok = strsep(&p, ",")) != NULL;) {
+		tok = (char *)skip_ws(tok);
+		rtrim(tok);
+		if (*tok == '\0')
+			continue;
+		if (address_parse(tok, &a, &why) == -1) {
+			log_warn("adminaddr %s: %s", tok, address_strerror(why));
+			rc = -1;
+			break;
+		}
+		text = address_text(&a);
+		tx_add_rcpt(tx, text, orcpt);
+		free(text);
+		address_free(&a);
+	}
+	free(list);
+	free(orcpt);
+	return (rc);
+}
+
+static enum cmd_result
+cmd_rcpt(struct session *s, const char *arg)
+{
+	struct address		 a;
+	enum address_error	 why;
+	const char		*params;
+	char			*text;
+	struct smtp_tx		*tx = s->tx;
+
+	if (ascii_strncasecmp(arg, "TO:", 3) != 0) {
+		reply_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return (CMD_FAIL);
+	}
+	if (address_parse_path(skip_ws(arg + 3), 0, literal_is_ours, s, &a,
+	    &params, &why) == -1) {
+		switch (why) {
+		case ADDR_ROUTING:
+		case ADDR_SOURCE_ROUTE:
+		case ADDR_QUOTED_SPECIAL:
+		case ADDR_IP_LITERAL:
+			/* The relay tricks: refused as relaying. */
+			log_reject(s, "RCPT", NULL, "554 5.7.1 %s", address_strerror(why));
+			reply_error(s, "554 5.7.1 Relay access denied: %s",
+			    address_strerror(why));
+			break;
+		default:
+			reply_error(s, "501 5.1.3 Bad recipient address "
+			    "syntax: %s", address_strerror(why));
+			break;
+		}
+		return (CMD_FAIL);
+	}
+	if (*params != '\0') {
+		address_free(&a);
+		reply_error(s, "555 5.5.4 Unsupported option: %s", params);
+		return (CMD_FAIL);
+	}
+	if (a.input_utf8 && !tx->smtputf8) {
+		address_free(&a);
+		reply_error(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode "
+		    "address");
+		return (CMD_FAIL);
+	}
+	if (tx->nrcpt_ok >= s->lim.max_recipients) {
+		address_free(&a);
+		reply_error(s, "452 4.5.3 Error: too many recipients");
+		return (CMD_FAIL);
+	}
+	text = address_text(&a);
+	if (!domain_is_local(a.domain)) {
+		address_free(&a);
+		if (!s->relay_ok) {
+			log_reject(s, "RCPT", text, "554 5.7.1 <%s>: Relay "
+			    "access denied", text);
+			reply_error(s, "554 5.7.1 <%s>: Relay access denied",
+			    text);
+			free(text);
+			return (CMD_FAIL);
+		}
+		tx_add_rcpt(tx, text, NULL);
+	} else {
+		address_free(&a);
+		if (srv_cfg->adminaddr == NULL || srv_cfg->adminaddr[0] == '\0') {
+			log_reject(s, "RCPT", text, "550 5.1.1 <%s>: Recipient "
+			    "address rejected: User unknown", text);
+			reply_error(s, "550 5.1.1 <%s>: Recipient address "
+			    "rejected: User unknown in local recipient table",
+			    text);
+			free(text);
+			return (CMD_FAIL);
+		}
+		if (tx_add_local(tx, text) == -1) {
+			reply_error(s, "451 4.3.5 Server configuration error");
+			free(text);
+			return (CMD_FAIL);
+		}
+	}
+	if (tx->first_rcpt == NULL)
+		tx->first_rcpt = text;
+	else
+		free(text);
+	tx->nrcpt_ok++;
+	reply(s, "250 2.1.5 Ok");
+	return (CMD_OK);
+}
+
+/* RFC 5322 date in local time with a numeric zone; no locale involved. */
+static void
+format_date(char *out, size_t len)
+{
+	static const char *const days[] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const months[] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+		"Oct", "Nov", "Dec" };
+	time_t		 t = time(NULL);
+	struct tm	 tm;
+	long		 off;
+
+	localtime_r(&t, &tm);
+	off = tm.tm_gmtoff / 60;
+	snprintf(out, len, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+}
+
+/* Our Received: header, first in the queue file (RFC 5321 §4.4). */
+static void
+write_received(struct session *s)
+{
+	struct smtp_tx	*tx = s->tx;
+	struct buf	 b;
+	char		 date[64];
+	const char	*proto;
+
+	format_date(date, sizeof date);
+	if (tx->smtputf8)
+		proto = "UTF8SMTP";
+	else
+		proto = s->esmtp ? "ESMTP" : "SMTP";
+	buf_init(&b);
+	buf_printf(&b, "Received: from %s (unknown [%s%s])\r\n"
+	    "\tby %s (hikyaku) with %s id %s", s->helo,
+	    strchr(s->ip, ':') != NULL ? "IPv6:" : "", s->ip, srv_hostname(),
+	    proto, tx->qid);
+	/* Naming one recipient is useful; naming many leaks Bcc's. */
+	if (tx->nrcpt_ok == 1)
+		buf_printf(&b, "\r\n\tfor <%s>", tx->first_rcpt);
+	buf_printf(&b, "; %s\r\n", date);
+	if (queue_incoming_write(tx->qi, b.data, b.len) == -1) {
+		tx->err = DATA_WRITE;
+		tx->write_errno = errno;
+	}
+	buf_free(&b);
+}
+
+static enum cmd_result
+cmd_data(struct session *s, const char *arg)
+{
+	struct smtp_tx	*tx = s->tx;
+	struct envelope	*env = tx->env;
+	char		*err = NULL;
+	int		 saved;
+
+	if (*arg != '\0') {
+		reply_error(s, "501 5.5.4 Syntax: DATA");
+		return (CMD_FAIL);
+	}
+	if (tx->nrcpt_ok == 0) {
+		reply_error(s, "554 5.5.1 Error: no valid recipients");
+		return (CMD_FAIL);
+	}
+	xasprintf(&env->client, "unknown[%s]", s->ip);
+	env->helo = xstrdup(s->helo);
+	env->smtputf8 = tx->smtputf8;
+	env->body_8bit = tx->body_8bit;
+	tx->env = NULL;
+	if ((tx->qi = queue_incoming_new(env, &err)) == NULL) {
+		saved = errno;
+		log_warn("queue file for unknown[%s]: %s", s->ip, err);
+		free(err);
+		if (saved == ENOSPC)
+			reply_error(s, "452 4.3.1 Insufficient system storage");
+		else
+			reply_error(s, "451 4.3.0 Error: queue file write "
+			    "error");
+		session_reset_tx(s);
+		session_enter(s, SMTP_SERVER_MAIL);
+		return (CMD_FAIL);
+	}
+	snprintf(tx->qid, sizeof tx->qid, "%s", queue_incoming_id(tx->qi));
+	log_info("%s: client=unknown[%s]", tx->qid, s->ip);
+	write_received(s);
+	tx->prev_crlf = 1;
+	tx->in_headers = 1;
+	tx->data_start = ev_now();
+	session_enter(s, SMTP_SERVER_DATA);
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	return (CMD_LATER);
+}
+
+static enum cmd_result
+cmd_rset(struct session *s, const char *arg)
+{
+	session_reset_tx(s);
+	if (s->state == SMTP_SERVER_RCPT)
+		session_enter(s, SMTP_SERVER_MAIL);
+	reply(s, "250 2.0.0 Ok");
+	return (CMD_OK);
+}
+
+static enum cmd_result
+cmd_noop(struct session *s, const char *arg)
+{
+	reply(s, "250 2.0.0 Ok");
+	return (CMD_OK);
+}
+
+static enum cmd_result
+cmd_quit(struct session *s, const char *arg)
+{
+	reply(s, "221 2.0.0 Bye");
+	session_finish(s);
+	return (CMD_OK);
+}
+
+/* VRFY and EXPN when enabled: what RCPT would do, without the relay. */
+static enum cmd_result
+verify_address(struct session *s, const char *arg, int expn)
+{
+	struct address		 a;
+	enum address_error	 why;
+	char			*text;
+
+	if (address_parse(arg, &a, &why) == -1) {
+		reply_error(s, "501 5.1.3 Bad address syntax: %s",
+		    address_strerror(why));
+		return (CMD_FAIL);
+	}
+	text = address_text(&a);
+	if (!domain_is_local(a.domain))
+		reply(s, "252 2.1.5 <%s>: will attempt delivery", text);
+	else if (srv_cfg->adminaddr == NULL || srv_cfg->adminaddr[0] == '\0') {
+		reply_error(s, "550 5.1.1 <%s>: Recipient address rejected: "
+		    "User unknown in local recipient table", text);
+		address_free(&a);
+		free(text);
+		return (CMD_FAIL);
+	} else if (expn)
+		reply(s, "250 2.1.5 %s", srv_cfg->adminaddr);
+	else
+		reply(s, "250 2.1.5 <%s>", text);
+	address_free(&a);
+	free(text);
+	return (CMD_OK);
+}
+
+static enum cmd_result
+cmd_vrfy(struct session *s, const char *arg)
+{
+	if (!s->lim.vrfy) {
+		reply(s, "252 2.5.0 Cannot VRFY user, but will accept message "
+		    "and attempt delivery");
+		return (CMD_OK);
+	}
+	return (verify_address(s, arg, 0));
+}
+
+static enum cmd_result
+cmd_expn(struct session *s, const char *arg)
+{
+	if (!s->lim.expn) {
+		reply_error(s, "502 5.5.1 EXPN command is disabled");
+		return (CMD_FAIL);
+	}
+	return (verify_address(s, arg, 1));
+}
+
+static enum cmd_result
+cmd_help(struct session *s, const char *arg)
+{
+	reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP "
+	    "QUIT VRFY EXPN HELP");
+	return (CMD_OK);
+}
+
+static enum cmd_result
+cmd_not_offered(struct session *s, const char *arg)
+{
+	reply_error(s, "502 5.5.1 Error: command not implemented");
+	return (CMD_FAIL);
+}
+
+/* DATA */
+
+static void
+data_fail(struct smtp_tx *tx, enum data_error err)
+{
+	if (tx->err != DATA_OK)
+		return;
+	tx->err = err;
+	/* Keep reading to the end, but give the disk back at once. */
+	if (tx->qi != NULL)
+		queue_incoming_abort(tx->qi);
+	tx->qi = NULL;
+}
+
+static void
+commit_done(void *arg, const struct envelope *env, int error)
+{
+	struct session	*s = arg;
+	struct smtp_tx	*tx = s->tx;
+
+	session_hold(s);
+	s->committing = NULL;
+	if (env == NULL) {
+		log_warn("%s: queue commit failed: %s", tx->qid,
+		    strerror(error));
+		if (error == ENOSPC)
+			reply_error(s, "452 4.3.1 Insufficient system storage");
+		else
+			reply_error(s, "451 4.3.0 Error: queue file write "
+			    "error");
+	} else {
+		log_info("%s: from=<%s>, size=%lld, nrcpt=%zu, "
+		    "client=unknown[%s], tls=none, auth=none", tx->qid,
+		    env->sender, (long long)env->size, env->nrcpt, s->ip);
+		s->ok[SMTP_CMD_DATA]++;	/* once the message is safe */
+		reply(s, "250 2.0.0 Ok: queued as %s", tx->qid);
+	}
+	session_reset_tx(s);
+	if (!s->closing) {
+		session_enter(s, SMTP_SERVER_MAIL);
+		/* io's resume kick processes the lines pipelined meanwhile. */
+		io_pause(s->io, 0);
+	}
+	session_unhold(s);
+}
+
+static void
+data_end(struct session *s)
+{
+	struct smtp_tx		*tx = s->tx;
+	struct queue_incoming	*qi;
+	const char		*text = NULL;
+
+	s->last_cmd = "END-OF-MESSAGE";
+	if (tx->err == DATA_OK && tx->hops >= s->lim.max_hops)
+		data_fail(tx, DATA_LOOP);
+	switch (tx->err) {
+	case DATA_OK:
+		break;
+	case DATA_BARE_NL:
+		text = "550 5.5.2 Error: bare <CR> or <LF> received";
+		break;
+	case DATA_NUL:
+		text = "550 5.5.2 Error: NUL character in message";
+		break;
+	case DATA_LONG_LINE:
+		text = "550 5.5.2 Error: line longer than 998 octets";
+		break;
+	case DATA_TOO_BIG:
+		text = "552 5.3.4 Error: message size exceeds fixed limit";
+		break;
+	case DATA_LOOP:
+		text = "554 5.4.6 Error: too many hops (mail loop)";
+		break;
+	case DATA_WRITE:
+		log_warn("%s: queue file write: %s", tx->qid,
+		    strerror(tx->write_errno));
+		text = tx->write_errno == ENOSPC ?
+		    "452 4.3.1 Insufficient system storage" :
+		    "451 4.3.0 Error: queue file write error";
+		break;
+	}
+	if (text != NULL) {
+		if (tx->err != DATA_WRITE)
+			log_reject(s, "END-OF-MESSAGE", NULL, "%s", text);
+		reply_error(s, "%s", text);
+		session_reset_tx(s);
+		session_enter(s, SMTP_SERVER_MAIL);
+		return;
+	}
+	/* The 250 waits for the sync; reading waits with it (PIPELINING). */
+	qi = tx->qi;
+	tx->qi = NULL;
+	queue_incoming_envelope(qi)->body_8bit = tx->body_8bit;
+	s->committing = qi;
+	io_pause(s->io, 1);
+	session_enter(s, SMTP_SERVER_COMMIT);
+	queue_incoming_commit(qi, commit_done, s);
+}
+
+/*
+ * One line of DATA with its terminator. Only CRLF.CRLF ends the message:
+ * a "." line counts only when the line before it ended with CRLF too, so
+ * "<LF>.<CR><LF>" and friends are message text, which is refused at the
+ * real end (replying earlier would run the smuggled commands).
+ */
+static void
+data_line(struct session *s, const char *line, size_t len)
+{
+	struct smtp_tx	*tx = s->tx;
+	int		 crlf = len >= 2 && line[len - 2] == '\r';
+	size_t		 body = len - (crlf ? 2 : 1), i;
+
+	tx->data_bytes += len;
+	if (crlf && tx->prev_crlf && body == 1 && line[0] == '.') {
+		data_end(s);
+		return;
+	}
+	tx->prev_crlf = crlf;
+	if (!crlf || memchr(line, '\r', body) != NULL)
+		data_fail(tx, DATA_BARE_NL);
+	else if (memchr(line, '\0', body) != NULL)
+		data_fail(tx, DATA_NUL);
+	else if (body > SMTP_TEXT_MAXLINE)
+		data_fail(tx, DATA_LONG_LINE);
+	if (tx->err != DATA_OK)
+		return;
+	if (line[0] == '.') {		/* RFC 5321 §4.5.2 */
+		line++;
+		body--;
+	}
+	if (tx->in_headers) {
+		if (body == 0)
+			tx->in_headers = 0;
+		else if (body >= 9 && ascii_strncasecmp(line, "Received:",
+		    9) == 0)
+			tx->hops++;
+	}
+	for (i = 0; i < body && !tx->body_8bit; i++)
+		if ((unsigned char)line[i] >= 0x80)
+			tx->body_8bit = 1;
+	tx->size += (int64_t)body + 2;
+	if (tx->size > s->lim.max_message_size) {
+		data_fail(tx, DATA_TOO_BIG);
+		return;
+	}
+	if (queue_incoming_write(tx->qi, line, body + 2) == -1) {
+		tx->write_errno = errno;
+		data_fail(tx, DATA_WRITE);
+	}
+}
+
+/* The DATA deadline: a base plus what the bytes so far earn at a minimum
+ * rate, so big messages on slow links pass and trickling does not. */
+static void
+data_deadline(struct session *s)
+{
+	struct smtp_tx	*tx = s->tx;
+
+	io_set_deadline(s->io, tx->data_start +
+	    (uint64_t)s->lim.data_timeout_ms +
+	    tx->data_bytes * 1000 / SMTP_DATA_MIN_RATE);
+}
+
+/* Commands: dispatch */
+
+static void
+command_line(struct session *s, const char *line, size_t len)
+{
+	char		*buf, *arg;
+	size_t		 i, n = len;
+	const struct smtp_cmd *c = NULL;
+	enum cmd_result	 r;
+
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	s->ncommands++;
+	if (memchr(line, '\0', n) != NULL || memchr(line, '\r', n) != NULL) {
+		s->total[SMTP_CMD_UNKNOWN]++;
+		reply_error(s, "500 5.5.2 Error: bad character in command");
+		return;
+	}
+	buf = xstrndup(line, n);
+	log_debug("smtp: %s: < %s", s->ip, buf);
+	arg = buf + strcspn(buf, " \t");
+	if (*arg != '\0')
+		*arg++ = '\0';
+	arg = (char *)skip_ws(arg);
+	rtrim(arg);
+	for (i = 0; i < nitems(smtp_cmds); i++)
+		if (ascii_strcasecmp(buf, smtp_cmds[i].verb) == 0) {
+			c = &smtp_cmds[i];
+			break;
+		}
+	s->last_cmd = c != NULL ? c->verb : "UNKNOWN";
+	if (c == NULL) {
+		s->total[SMTP_CMD_UNKNOWN]++;
+		reply_error(s, "500 5.5.1 Error: command not recognized");
+	} else if (!(c->states & (1u << s->state))) {
+		s->total[i]++;
+		reply_error(s, "503 5.5.1 Error: %s",
+		    s->state == SMTP_SERVER_HELO ? "send HELO/EHLO first" :
+		    c->seq_err);
+	} else {
+		s->total[i]++;
+		r = c->fn(s, arg);
+		if (r == CMD_OK)
+			s->ok[i]++;
+	}
+	free(buf);
+}
+
+/* Process buffered input while the state reads lines (PIPELINING). */
+static void
+session_input(struct session *s)
+{
+	const char	*line;
+	size_t		 len;
+	enum io_line	 r;
+
+	if (s->state == SMTP_SERVER_GREETING) {
+		/* Spoke before the greeting: a bulk mailer that does not
+		 * wait for replies (what greet_pause exists to catch). */
+		log_reject(s, "CONNECT", NULL, "554 5.5.1 talked before "
+		    "the greeting");
+		reply(s, "554 5.5.1 %s Error: protocol synchronization",
+		    srv_hostname());
+		session_finish(s);
+		return;
+	}
+	while (!s->closing && s->io != NULL &&
+	    (s->state == SMTP_SERVER_HELO || s->state == SMTP_SERVER_MAIL ||
+	    s->state == SMTP_SERVER_RCPT || s->state == SMTP_SERVER_DATA)) {
+		r = io_getline(s->io, &line, &len);
+		if (r == IO_LINE_NONE)
+			break;
+		if (s->state == SMTP_SERVER_DATA) {
+			if (r == IO_LINE_OK)
+				data_line(s, line, len);
+			else {
+				/*
+				 * Cut by io: we cannot know how it ended, so
+				 * do not let a "." right after it end DATA
+				 * (it might follow a bare LF).
+				 */
+				s->tx->data_bytes += SMTP_DATA_IOLINE;
+				s->tx->prev_crlf = 0;
+				data_fail(s->tx, DATA_LONG_LINE);
+			}
+			continue;
+		}
+		if (r == IO_LINE_TOOLONG) {
+			s->ncommands++;
+			s->total[SMTP_CMD_UNKNOWN]++;
+			reply_error(s, "500 5.5.2 Error: line too long");
+		} else
+			command_line(s, line, len);
+		if (s->errors >= SMTP_HARD_ERRORS && !s->closing) {
+			reply(s, "421 4.7.0 %s Error: too many errors",
+			    srv_hostname());
+			log_info("too many errors after %s from unknown[%s]",
+			    s->last_cmd, s->ip);
+			session_finish(s);
+		}
+	}
+	if (!s->closing && s->io != NULL && s->state == SMTP_SERVER_DATA)
+		data_deadline(s);
+	else if (s->state == SMTP_SERVER_QUIT && s->io != NULL)
+		io_drop_input(s->io);
+}
+
+static void
+session_io(struct io *io, enum io_event ev, void *arg)
+{
+	struct session	*s = arg;
+
+	session_hold(s);
+	switch (ev) {
+	case IO_DATAIN:
+		session_input(s);
+		break;
+	case IO_LOWAT:
+		if (s->state == SMTP_SERVER_QUIT)
+			session_close(s, NULL);
+		break;
+	case IO_TIMEOUT:
+		if (s->state == SMTP_SERVER_QUIT) {
+			session_close(s, NULL);
+			break;
+		}
+		log_info("timeout after %s from unknown[%s]", s->last_cmd,
+		    s->ip);
+		/* io stops all traffic on a timeout: one direct try. */
+		send_direct(io_fd(io), "421 4.4.2", "Error: timeout exceeded");
+		session_close(s, NULL);
+		break;
+	case IO_DISCONNECTED:
+	case IO_ERROR:
+		session_close(s, s->state == SMTP_SERVER_QUIT ? NULL :
+		    "lost connection");
+		break;
+	case IO_CONNECTED:
+	case IO_TLSREADY:
+		break;
+	}
+	session_unhold(s);
+}
+
+static void
+session_greet(struct session *s)
+{
+	session_enter(s, SMTP_SERVER_HELO);
+	reply(s, "220 %s ESMTP hikyaku", srv_hostname());
+}
+
+static void
+greet_timer_cb(void *arg)
+{
+	struct session	*s = arg;
+
+	session_hold(s);
+	session_greet(s);
+	session_unhold(s);
+}
+
+/* Accepting */
+
+static size_t
+sessions_from(const char *ip)
+{
+	const struct session	*s;
+	size_t			 n = 0;
+
+	for (s = srv_sessions; s != NULL; s = s->next)
+		if (strcmp(s->ip, ip) == 0)
+			n++;
+	return (n);
+}
+
+static void
+session_new(const struct listener *l, int fd, const char *ip)
+{
+	struct session		*s;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof ss;
+
+	s = xcalloc(1, sizeof *s);
+	s->last_cmd = "CONNECT";
+	s->mode = l->mode;
+	snprintf(s->ip, sizeof s->ip, "%s", ip);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		format_sockaddr(&ss, s->local_ip, sizeof s->local_ip);
+	s->relay_ok = smtp_server_is_loopback(ip);
+	s->lim.max_message_size = srv_cfg->max_message_size;
+	s->lim.command_timeout_ms = srv_cfg->command_timeout * 1000;
+	s->lim.data_timeout_ms = srv_cfg->data_timeout * 1000;
+	s->lim.max_recipients = srv_cfg->max_recipients;
+	s->lim.max_hops = srv_cfg->max_hops;
+	s->lim.vrfy = srv_cfg->vrfy;
+	s->lim.expn = srv_cfg->expn;
+	s->next = srv_sessions;
+	if (srv_sessions != NULL)
+		srv_sessions->prev = s;
+	srv_sessions = s;
+	srv_nsessions++;
+	s->io = io_new(fd, session_io, s);
+	log_info("connect from unknown[%s]", ip);
+	session_enter(s, SMTP_SERVER_GREETING);
+	/* Clients with relay rights are exempt from the greet pause. */
+	if (srv_cfg->greet_pause > 0 && !s->relay_ok) {
+		s->greet_timer = ev_timer_new(greet_timer_cb, s);
+		ev_timer_after(s->greet_timer,
+		    (uint64_t)srv_cfg->greet_pause * 1000);
+	} else
+		session_greet(s);
+}
+
+static void
+listeners_enable(int on)
+{
+	struct listener	*l;
+
+	for (l = srv_listeners; l != NULL; l = l->next)
+		if (l->ev != NULL)
+			ev_fd_set(l->ev, on ? EV_READ : 0);
+}
+
+static void
+accept_resume(void *arg)
+{
+	listeners_enable(1);
+}
+
+static void
+listener_accept(int fd, int revents, void *arg)
+{
+	struct listener		*l = arg;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	char			 ip[INET6_ADDRSTRLEN];
+	int			 cfd, n;
+
+	for (n = 0; n < SMTP_ACCEPT_BURST; n++) {
+		sslen = sizeof ss;
+		cfd = accept4(fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* Level-triggered epoll would spin: pause. */
+				log_warn("accept on %s:%d: %s; pausing",
+				    l->addr, l->port, strerror(errno));
+				listeners_enable(0);
+				ev_timer_after(srv_accept_timer,
+				    SMTP_EMFILE_PAUSE_MS);
+			} else if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept on %s:%d: %s", l->addr,
+				    l->port, strerror(errno));
+			return;
+		}
+		format_sockaddr(&ss, ip, sizeof ip);
+		if (srv_nsessions >= (size_t)srv_cfg->max_connections) {
+			log_warn("refused connect from unknown[%s]: too many "
+			    "connections (%zu)", ip, srv_nsessions);
+			send_direct(cfd, "421 4.7.0",
+			    "Error: too many connections");
+			close(cfd);
+			continue;
+		}
+		/* Trusted clients (relay rights) are not counted per IP:
+		 * cron, the injector and local scripts share 127.0.0.1. */
+		if (!smtp_server_is_loopback(ip) && sessions_from(ip) >=
+		    (size_t)srv_cfg->max_connections_per_ip) {
+			log_warn("refused connect from unknown[%s]: too many "
+			    "connections from this address", ip);
+			send_direct(cfd, "421 4.7.0",
+			    "Error: too many connections from your address");
+			close(cfd);
+			continue;
+		}
+		session_new(l, cfd, ip);
+	}
+}
+
+/* Listeners */
+
+static void
+listener_free(struct listener *l)
+{
+	if (l->ev != NULL)
+		ev_fd_del(l->ev);
+	if (l->fd != -1)
+		close(l->fd);
+	free(l->addr);
+	free(l);
+}
+
+/* One socket; 0 and *out, or -1 with *err. */
+static int
+listener_open(const char *addr, int family, int port, enum listen_mode mode,
+    struct listener **out, char **err)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t		 sslen;
+	struct listener		*l;
+	int			 fd, one = 1;
+	const char		*what;
+
+	memset(&ss, 0, sizeof ss);
+	if (family == AF_INET) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		sslen = sizeof *s4;
+		if (strcmp(addr, "*") == 0)
+			s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		else if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
+			goto badaddr;
+	} else {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		sslen = sizeof *s6;
+		if (strcmp(addr, "*") == 0)
+			s6->sin6_addr = in6addr_any;
+		else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+			goto badaddr;
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		what = "socket";
+		goto fail_nofd;
+	}
+	what = "setsockopt";
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
+		goto fail;
+	/* "*" is two sockets; the v6 one must not take the v4 port too. */
+	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+	    &one, sizeof one) == -1)
+		goto fail;
+	what = "bind";
+	if (bind(fd, (struct sockaddr *)&ss, sslen) == -1)
+		goto fail;
+	what = "listen";
+	if (listen(fd, SMTP_LISTEN_BACKLOG) == -1)
+		goto fail;
+	l = xcalloc(1, sizeof *l);
+	l->fd = fd;
+	l->family = family;
+	l->addr = xstrdup(addr);
+	l->port = port;
+	l->mode = mode;
+	*out = l;
+	return (0);
+fail:
+	close(fd);
+fail_nofd:
+	xasprintf(err, "listen %s%s%s:%d: %s: %s",
+	    family == AF_INET6 && strcmp(addr, "*") != 0 ? "[" : "", addr,
+	    family == AF_INET6 && strcmp(addr, "*") != 0 ? "]" : "", port,
+	    what, strerror(errno));
+	return (-1);
+badaddr:
+	xasprintf(err, "listen %s:%d: not an IP address", addr, port);
+	return (-1);
+}
+
+static struct listener *
+listener_find(int family, const char *addr, int port)
+{
+	struct listener	*l;
+
+	for (l = srv_listeners; l != NULL; l = l->next)
+		if (l->family == family && l->port == port &&
+		    strcmp(l->addr, addr) == 0)
+			return (l);
+	return (NULL);
+}
+
+static void
+listener_activate(struct listener *l)
+{
+	if (srv_started && l->ev == NULL)
+		l->ev = ev_fd_add(l->fd, EV_READ, listener_accept, l);
+}
+
+/*
+ * Open what the listen lines ask for and is not open yet; mark what
+ * stays. With privileged 0, ports below 1024 are skipped into *err.
+ * Returns -1 on the first failure (with *err), else 0.
+ */
+static int
+listeners_sync(const struct config *cfg, int privileged,
+    struct listener **added, struct buf *skipped, char **err)
+{
+	const struct listen_cfg	*lc;
+	struct listener		*l;
+	int			 fams[2], nfam, f;
+	size_t			 i;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		lc = &cfg->listens[i];
+		if (lc->mode == LISTEN_SMTPS) {
+			xasprintf(err, "listen %s:%d smtps: implicit TLS is "
+			    "not available in this version", lc->addr,
+			    lc->port);
+			return (-1);
+		}
+		nfam = 0;
+		if (lc->family == AF_INET || lc->family == AF_UNSPEC)
+			fams[nfam++] = AF_INET;
+		if (lc->family == AF_INET6 || lc->family == AF_UNSPEC)
+			fams[nfam++] = AF_INET6;
+		for (f = 0; f < nfam; f++) {
+			if ((l = listener_find(fams[f], lc->addr,
+			    lc->port)) != NULL) {
+				l->keep = 1;
+				continue;
+			}
+			for (l = *added; l != NULL; l = l->next)
+				if (l->family == fams[f] && l->port ==
+				    lc->port && strcmp(l->addr, lc->addr) == 0)
+					break;
+			if (l != NULL)
+				continue;	/* listed twice */
+			if (!privileged && lc->port < 1024) {
+				buf_printf(skipped, "%s%s:%d", skipped->len ?
+				    ", " : "", lc->addr, lc->port);
+				continue;
+			}
+			if (listener_open(lc->addr, fams[f], lc->port,
+			    lc->mode, &l, err) == -1) {
+				/* "*" on a host without IPv6 still serves v4. */
+				if (lc->family == AF_UNSPEC &&
+				    fams[f] == AF_INET6 &&
+				    errno == EAFNOSUPPORT) {
+					log_warn("%s", *err);
+					free(*err);
+					*err = NULL;
+					continue;
+				}
+				return (-1);
+			}
+			l->keep = 1;
+			l->next = *added;
+			*added = l;
+		}
+	}
+	return (0);
+}
+
+static void
+listeners_free_list(struct listener *l)
+{
+	struct listener	*next;
+
+	for (; l != NULL; l = next) {
+		next = l->next;
+		listener_free(l);
+	}
+}
+
+int
+smtp_server_listen(const struct config *cfg, char **err)
+{
+	struct listener	*added = NULL;
+	struct buf	 skipped;
+
+	buf_init(&skipped);
+	if (listeners_sync(cfg, 1, &added, &skipped, err) == -1) {
+		listeners_free_list(added);
+		buf_free(&skipped);
+		return (-1);
+	}
+	buf_free(&skipped);
+	srv_listeners = added;
+	srv_cfg = cfg;
+	return (0);
+}
+
+void
+smtp_server_start(void)
+{
+	struct listener	*l;
+
+	srv_started = 1;
+	if (srv_accept_timer == NULL)
+		srv_accept_timer = ev_timer_new(accept_resume, NULL);
+	for (l = srv_listeners; l != NULL; l = l->next) {
+		listener_activate(l);
+		log_info("listening on %s%s%s:%d (%s)",
+		    l->family == AF_INET6 ? "[" : "", l->addr,
+		    l->family == AF_INET6 ? "]" : "", l->port,
+		    config_listen_mode_name(l->mode));
+	}
+}
+
+int
+smtp_server_reconfigure(const struct config *cfg, char **err)
+{
+	struct listener	*added = NULL, *l, **lp;
+	struct buf	 skipped;
+	size_t		 i;
+
+	for (l = srv_listeners; l != NULL; l = l->next)
+		l->keep = 0;
+	buf_init(&skipped);
+	if (listeners_sync(cfg, geteuid() == 0, &added, &skipped, err) == -1 ||
+	    skipped.len > 0) {
+		/* All or nothing: the caller keeps the running config. */
+		if (skipped.len > 0 && *err == NULL)
+			xasprintf(err, "restart needed to listen on %s "
+			    "(privileged ports are bound only at start)",
+			    skipped.data);
+		listeners_free_list(added);
+		buf_free(&skipped);
+		return (-1);
+	}
+	buf_free(&skipped);
+	for (i = 0; i < cfg->nlisten; i++)
+		for (l = srv_listeners; l != NULL; l = l->next)
+			if (l->port == cfg->listens[i].port &&
+			    strcmp(l->addr, cfg->listens[i].addr) == 0)
+				l->mode = cfg->listens[i].mode;
+	/* Close listeners no line asks for; their sessions go on. */
+	for (lp = &srv_listeners; (l = *lp) != NULL;) {
+		if (l->keep) {
+			lp = &l->next;
+			continue;
+		}
+		*lp = l->next;
+		log_info("no longer listening on %s:%d", l->addr, l->port);
+		listener_free(l);
+	}
+	while ((l = added) != NULL) {
+		added = l->next;
+		l->next = srv_listeners;
+		srv_listeners = l;
+		listener_activate(l);
+		log_info("listening on %s:%d (%s)", l->addr, l->port,
+		    config_listen_mode_name(l->mode));
+	}
+	srv_cfg = cfg;
+	return (0);
+}
+
+void
+smtp_server_shutdown(void)
+{
+	struct session	*s, *next;
+
+	listeners_free_list(srv_listeners);
+	srv_listeners = NULL;
+	ev_timer_free(srv_accept_timer);
+	srv_accept_timer = NULL;
+	srv_started = 0;
+	for (s = srv_sessions; s != NULL; s = next) {
+		next = s->next;
+		session_hold(s);
+		if (s->io != NULL && s->state != SMTP_SERVER_QUIT)
+			send_direct(io_fd(s->io), "421 4.3.2",
+			    "Service shutting down");
+		session_close(s, NULL);
+		session_unhold(s);
+	}
+}
+
+size_t
+smtp_server_sessions(void)
+{
+	return (srv_nsessions);
+}

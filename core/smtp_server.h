@@ -1,0 +1,61 @@
+/*
+ * smtp_server: hikyakud's SMTP listeners and sessions (RFC 5321 with
+ * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8).
+ *
+ * It owns the listening sockets of every `listen` line and one explicit
+ * state machine per client (enum smtp_server_state, entered through one
+ * function and logged at debug level). Promises: the `250` after DATA is
+ * sent only from the queue's commit callback, i.e. after the sync covering
+ * the file; only CRLF.CRLF ends DATA and a message holding a bare CR or LF
+ * is refused with one `550 5.5.2` after the real end; command and DATA
+ * phases run under deadlines, never idle timers; nothing blocks the loop,
+ * so idle clients never delay others. Relaying follows the built-in policy
+ * (loopback clients relay, others send only to local domains). STARTTLS
+ * and AUTH have their states but are neither advertised nor accepted
+ * until the TLS/SASL work lands.
+ *
+ * Config lifetime: the server reads names and local domains from the
+ * config last given to smtp_server_listen()/smtp_server_reconfigure();
+ * each session copies its limits at connect, so the caller may free the
+ * previous config as soon as smtp_server_reconfigure() returns.
+ */
+#ifndef HIKYAKU_SMTP_SERVER_H
+#define HIKYAKU_SMTP_SERVER_H
+
+#include <stddef.h>
+
+struct config;
+
+/*
+ * Open a listening socket for every listen line (IPv4; IPv6 with
+ * IPV6_V6ONLY; "*" = both), non-blocking and CLOEXEC with a large backlog.
+ * Call before dropping privileges. 0, or -1 with *err (allocated) and no
+ * socket left open.
+ */
+int	 smtp_server_listen(const struct config *, char **err);
+
+/* Start accepting on the event loop (after ev_init and the queue). */
+void	 smtp_server_start(void);
+
+/*
+ * A reloaded config: new limits for new sessions, listeners opened and
+ * closed to match. All or nothing: -1 with *err (allocated) leaves the
+ * running config and listeners untouched, e.g. "restart needed" for a
+ * new listener on a port below 1024 while unprivileged. 0 otherwise.
+ */
+int	 smtp_server_reconfigure(const struct config *, char **err);
+
+/* Close the listeners and every session (421 to clients mid-dialogue). */
+void	 smtp_server_shutdown(void);
+
+/* Sessions currently open. */
+size_t	 smtp_server_sessions(void);
+
+/*
+ * The built-in relay judgement on a client address as io_peer_addr()
+ * prints it: 127/8, ::1 and ::ffff:127.x.y.z are loopback (1), anything
+ * else is not (0). Exposed so tests can judge addresses directly.
+ */
+int	 smtp_server_is_loopback(const char *ip);
+
+#endif

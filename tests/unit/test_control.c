@@ -1,0 +1,368 @@
+/*
+ * test_control: the daemon side of the control protocol on the real
+ * event loop, with the scheduler replaced by a small fake queue: the
+ * greeting, ids, public.sock limits, gapless subscription sequence
+ * numbers, and the output cap that drops a subscriber that stops reading
+ * (resync) without blocking the daemon.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "control.h"
+#include "envelope.h"
+#include "event.h"
+#include "json.h"
+#include "log.h"
+#include "scheduler.h"
+#include "util.h"
+
+/* ---- a fake scheduler: two messages and a recorded observer ---- */
+
+static struct envelope fake_env[2];
+static sched_observer fake_obs;
+static void *fake_obs_arg;
+static char fake_last_action[64];
+
+static int
+fake_action(const char *what, const char *qid)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(fake_env); i++)
+		if (strcmp(fake_env[i].id, qid) == 0) {
+			snprintf(fake_last_action, sizeof(fake_last_action),
+			    "%s %s", what, qid);
+			return 0;
+		}
+	return -1;
+}
+
+int	 sched_retry(const char *q) { return fake_action("retry", q); }
+int	 sched_delete(const char *q) { return fake_action("delete", q); }
+int	 sched_hold(const char *q) { return fake_action("hold", q); }
+int	 sched_release(const char *q) { return fake_action("release", q); }
+int	 sched_bounce(const char *q) { return fake_action("bounce", q); }
+void	 sched_flush(void) { strcpy(fake_last_action, "flush"); }
+
+void
+sched_foreach(void (*fn)(const struct envelope *, void *), void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(fake_env); i++)
+		fn(&fake_env[i], arg);
+}
+
+const struct envelope *
+sched_find(const char *qid)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(fake_env); i++)
+		if (strcmp(fake_env[i].id, qid) == 0)
+			return &fake_env[i];
+	return NULL;
+}
+
+void
+sched_observe(sched_observer fn, void *arg)
+{
+	fake_obs = fn;
+	fake_obs_arg = arg;
+}
+
+void
+sched_unobserve(sched_observer fn, void *arg)
+{
+	fake_obs = NULL;
+}
+
+void
+sched_get_stats(struct sched_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->messages = nitems(fake_env);
+}
+
+size_t
+sched_remote_states(struct sched_remote_state *rs, size_t max)
+{
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static char spool[] = "/tmp/test_control.XXXXXX";
+static struct config cfg;
+
+static void
+stop_cb(void *arg)
+{
+	ev_break();
+}
+
+/* Run the loop for ms milliseconds. */
+static void
+pump(uint64_t ms)
+{
+	struct ev_timer *t = ev_timer_new(stop_cb, NULL);
+
+	ev_timer_after(t, ms);
+	ev_run();
+	ev_timer_free(t);
+}
+
+static int
+client(const char *name)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", spool, name);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)),
+	    0);
+	assert_int_equal(set_nonblock(fd), 0);
+	return fd;
+}
+
+/* Everything the daemon has sent so far (after pumping the loop). */
+static void
+drain(int fd, struct buf *b, int *eof)
+{
+	char chunk[65536];
+	ssize_t n;
+
+	*eof = 0;
+	pump(50);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_add(b, chunk, n);
+	if (n == 0)
+		*eof = 1;
+}
+
+/* The next complete line of b as JSON (consumed), or NULL. */
+static struct json_value *
+next_json(struct buf *b)
+{
+	struct json_value *v;
+	char *nl, *err = NULL;
+
+	if (b->len == 0 || !(nl = memchr(b->data, '\n', b->len)))
+		return NULL;
+	v = json_parse(b->data, nl - b->data, &err);
+	assert_non_null(v);
+	buf_consume(b, nl - b->data + 1);
+	return v;
+}
+
+static void
+say(int fd, const char *line)
+{
+	assert_int_equal(write_all(fd, line, strlen(line)), 0);
+}
+
+static int
+setup(void **state)
+{
+	char *err = NULL;
+	size_t i;
+
+	assert_non_null(mkdtemp(spool));
+	cfg.spool = spool;
+	ev_init();
+	for (i = 0; i < nitems(fake_env); i++) {
+		envelope_init(&fake_env[i]);
+		snprintf(fake_env[i].id, sizeof(fake_env[i].id),
+		    "660DEF578FA0B50D%d", (int)i);
+		fake_env[i].sender = xstrdup("alice@example.org");
+		fake_env[i].arrival = 1763823377;
+		fake_env[i].size = 412;
+		envelope_add_rcpt(&fake_env[i], "bob@example.net", NULL);
+	}
+	assert_int_equal(control_listen(&cfg, getuid(), getgid(), &err), 0);
+	control_start();
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char path[256];
+	size_t i;
+
+	control_shutdown();
+	for (i = 0; i < nitems(fake_env); i++)
+		envelope_free(&fake_env[i]);
+	snprintf(path, sizeof(path), "%s/%s", spool, CONTROL_SOCKET_NAME);
+	assert_int_equal(access(path, F_OK), -1);
+	rmdir(spool);
+	return 0;
+}
+
+/* ---- tests ---- */
+
+static void
+test_greeting_and_requests(void **state)
+{
+	struct buf b;
+	struct json_value *v;
+	int fd = client(CONTROL_SOCKET_NAME), eof;
+
+	buf_init(&b);
+	drain(fd, &b, &eof);
+	v = next_json(&b);
+	assert_string_equal(json_get_str(v, "hikyaku"), "control");
+	assert_int_equal(json_get_int(v, "version", 0), 1);
+	assert_string_equal(json_get_str(v, "access"), "full");
+	json_free(v);
+
+	say(fd, "{\"id\":5,\"cmd\":\"queue.list\",\"limit\":1}\n"
+	    "{\"id\":\"x\",\"cmd\":\"queue.hold\",\"qid\":\"660DEF578FA0B50D1\"}\n"
+	    "{\"id\":6,\"cmd\":\"queue.show\",\"qid\":\"nope\"}\n"
+	    "not json\n");
+	drain(fd, &b, &eof);
+	v = next_json(&b);
+	assert_int_equal(json_get_int(v, "id", 0), 5);
+	assert_true(json_get_bool(v, "ok", 0));
+	assert_int_equal(json_get_int(v, "total", 0), 2);
+	assert_int_equal(json_get(v, "messages")->n, 1);
+	json_free(v);
+	v = next_json(&b);
+	assert_string_equal(json_get_str(v, "id"), "x");
+	assert_true(json_get_bool(v, "ok", 0));
+	assert_string_equal(fake_last_action, "hold 660DEF578FA0B50D1");
+	json_free(v);
+	v = next_json(&b);
+	assert_false(json_get_bool(v, "ok", 1));
+	assert_string_equal(json_get_str(v, "error"), "no such message");
+	json_free(v);
+	v = next_json(&b);
+	assert_int_equal(json_get(v, "id")->type, JSON_NULL);
+	assert_false(json_get_bool(v, "ok", 1));
+	json_free(v);
+	close(fd);
+	buf_free(&b);
+	pump(10);
+}
+
+static void
+test_public_limits(void **state)
+{
+	struct buf b;
+	struct json_value *v;
+	int fd = client(CONTROL_PUBLIC_SOCKET_NAME), eof;
+
+	buf_init(&b);
+	say(fd, "{\"id\":1,\"cmd\":\"queue.flush\"}\n"
+	    "{\"id\":2,\"cmd\":\"queue.delete\",\"qid\":\"660DEF578FA0B50D1\"}\n");
+	drain(fd, &b, &eof);
+	v = next_json(&b);
+	assert_string_equal(json_get_str(v, "access"), "public");
+	json_free(v);
+	v = next_json(&b);
+	assert_true(json_get_bool(v, "ok", 0));
+	assert_string_equal(fake_last_action, "flush");
+	json_free(v);
+	v = next_json(&b);
+	assert_false(json_get_bool(v, "ok", 1));
+	assert_non_null(strstr(json_get_str(v, "error"), "permission denied"));
+	json_free(v);
+	close(fd);
+	buf_free(&b);
+	pump(10);
+}
+
+static void
+test_subscribe_seq_and_resync(void **state)
+{
+	struct buf b, big;
+	struct json_value *v;
+	int fd = client(CONTROL_SOCKET_NAME), eof, i, resync = 0;
+	int64_t seq, events = 0;
+	char *saved;
+
+	buf_init(&b);
+	say(fd, "{\"id\":1,\"cmd\":\"subscribe\",\"topics\":[\"queue\"]}\n");
+	drain(fd, &b, &eof);
+	json_free(next_json(&b));		/* greeting */
+	v = next_json(&b);
+	assert_true(json_get_bool(v, "ok", 0));
+	assert_int_equal(json_get(v, "messages")->n, 2);
+	seq = json_get_int(v, "seq", -1);
+	json_free(v);
+
+	/* Deltas arrive numbered seq+1, seq+2, ... */
+	fake_obs(SCHED_MSG_CHANGED, &fake_env[0], fake_obs_arg);
+	fake_obs(SCHED_MSG_REMOVED, &fake_env[1], fake_obs_arg);
+	drain(fd, &b, &eof);
+	v = next_json(&b);
+	assert_string_equal(json_get_str(v, "event"), "queue.changed");
+	assert_int_equal(json_get_int(v, "seq", 0), seq + 1);
+	json_free(v);
+	v = next_json(&b);
+	assert_string_equal(json_get_str(v, "event"), "queue.removed");
+	assert_int_equal(json_get_int(v, "seq", 0), seq + 2);
+	assert_string_equal(json_get_str(v, "qid"), fake_env[1].id);
+	json_free(v);
+	seq += 2;
+
+	/*
+	 * Stop reading: 3 MiB of events must not all be buffered. The
+	 * subscriber is sent resync and dropped; nothing blocks.
+	 */
+	buf_init(&big);
+	for (i = 0; i < 8000; i++)
+		buf_addch(&big, 'e');
+	saved = fake_env[0].rcpts[0].last_error;
+	fake_env[0].rcpts[0].last_error = big.data;
+	for (i = 0; i < 400; i++)
+		fake_obs(SCHED_MSG_CHANGED, &fake_env[0], fake_obs_arg);
+	fake_env[0].rcpts[0].last_error = saved;
+	buf_free(&big);
+	/* Now read all of it: a gapless run of events, then resync, EOF. */
+	for (i = 0; i < 200 && !eof; i++)
+		drain(fd, &b, &eof);
+	assert_true(eof);
+	while ((v = next_json(&b)) != NULL) {
+		assert_false(resync);	/* nothing after resync */
+		if (strcmp(json_get_str(v, "event"), "resync") == 0) {
+			resync = 1;
+		} else {
+			assert_int_equal(json_get_int(v, "seq", 0), ++seq);
+			events++;
+		}
+		json_free(v);
+	}
+	assert_true(resync);
+	assert_true(events > 0 && events < 400);
+	close(fd);
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_greeting_and_requests),
+		cmocka_unit_test(test_public_limits),
+		cmocka_unit_test(test_subscribe_seq_and_resync),
+	};
+
+	log_init("test_control", "stderr");
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
