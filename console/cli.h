@@ -19,5 +19,9 @@ int	 cli_reload(int argc, char **argv, const char *confdir);
 int	 cli_status(int argc, char **argv, const char *confdir);
 /* hikyaku config check (console/cli_config.c) */
 int	 cli_config_check(int argc, char **argv, const char *confdir);
+/* hikyaku tls check (console/cli_tls.c) */
+int	 cli_tls(int argc, char **argv, const char *confdir);
+/* hikyaku cert show|new (console/cli_tls.c) */
+int	 cli_cert(int argc, char **argv, const char *confdir);
 
 #endif

@@ -379,11 +379,21 @@ handshake(struct check *c, struct tls_verdict *v, char **err)
 
 	if (make_creds(c, v, &cred, err) == -1)
 		return -1;
-	gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL);
-	gnutls_priority_set_direct(s, TLS_PRIORITIES, NULL);
-	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
-	if (!is_ip_literal(name))
-		gnutls_server_name_set(s, GNUTLS_NAME_DNS, name, strlen(name));
+	if ((rc = gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL)) < 0) {
+		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+		gnutls_certificate_free_credentials(cred);
+		return -1;
+	}
+	if ((rc = gnutls_priority_set_direct(s, TLS_PRIORITIES, NULL)) < 0 ||
+	    (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+	    cred)) < 0 || (!is_ip_literal(name) &&
+	    (rc = gnutls_server_name_set(s, GNUTLS_NAME_DNS, name,
+	    strlen(name))) < 0)) {
+		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+		gnutls_deinit(s);
+		gnutls_certificate_free_credentials(cred);
+		return -1;
+	}
 	/* No verification in the handshake: the verdict verifies after it,
 	 * so a bad chain is still received and shown. Nothing is sent. */
 	gnutls_transport_set_int(s, c->fd);
@@ -525,6 +535,25 @@ short_form(const char *a, char **val, int *consumed, int argc, char **argv,
 	return NULL;
 }
 
+/* Remotes options that take their value as the next word ("-p 587"). */
+static int
+opt_takes_value(const char *a)
+{
+	static const char *const names[] = { "p", "port", "user", "pass",
+	    "pass-file", "x509cafile", "x509certfile", "x509keyfile",
+	    "x509crlfile", "source" };
+
+	if (strchr(a, '=') != NULL || (a[0] == '-' && a[1] != '-' &&
+	    a[1] != '\0' && a[2] != '\0'))
+		return 0;
+	while (*a == '-')
+		a++;
+	for (size_t k = 0; k < nitems(names); k++)
+		if (strcmp(a, names[k]) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 tls_check(int argc, char **argv, const char *confdir)
 {
@@ -568,11 +597,14 @@ tls_check(int argc, char **argv, const char *confdir)
 			if (val != NULL)
 				owned[nowned++] = val;
 			i += consumed;
-		} else if (a[0] == '-' || strchr(a, '=') != NULL ||
-		    target != NULL)
-			/* Everything else is a remotes option, verbatim
-			 * (including "--port 587" as two words). */
+		} else if (a[0] == '-' || strchr(a, '=') != NULL) {
+			/* Everything else is a remotes option, verbatim,
+			 * with its value when given as the next word. */
 			opts[nopts++] = argv[i];
+			if (opt_takes_value(a) && has_val)
+				opts[nopts++] = argv[++i];
+		} else if (target != NULL)
+			goto usage;
 		else
 			target = a;
 	}
@@ -605,12 +637,16 @@ tls_check(int argc, char **argv, const char *confdir)
 		if (err != NULL) {
 			fprintf(stderr, "hikyaku: %s\n", err);
 			free(err);
-			ret = CLI_EXIT_FAIL;
 		}
 	}
 	if (v.nchain > 0 || v.nfindings > 0) {
 		text = tls_diag_format(&v);
 		fputs(text, stdout);
+		free(text);
+	}
+	/* The line delivery would put in the queue's last error. */
+	if ((text = tls_diag_summary(&v)) != NULL) {
+		printf("summary: %s\n", text);
 		free(text);
 	}
 	ret = tls_diag_ok(&v) && v.nchain > 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;

@@ -27,6 +27,11 @@ usage(FILE *f)
 	    "  status [--json]                  daemon, listeners, queue, remotes\n"
 	    "  status --check [THRESHOLDS]      health verdict for monitoring\n"
 	    "  config check [-q]                validate the configuration\n"
+	    "  tls check HOST[:PORT]|--remote N [REMOTES OPTIONS]\n"
+	    "                                   handshake and explain the verdict\n"
+	    "  cert show FILE [--key K] [--der] certificate details and problems\n"
+	    "  cert new [--out DIR] [--cn NAME] [--days N]\n"
+	    "                                   make a self-signed server cert\n"
 	    "\n"
 	    "options:\n"
 	    "  -C DIR      configuration directory (default: "
@@ -85,6 +90,10 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "config") == 0 && argc >= 2 &&
 	    strcmp(argv[1], "check") == 0)
 		return cli_config_check(argc - 1, argv + 1, confdir);
+	if (strcmp(argv[0], "tls") == 0)
+		return cli_tls(argc, argv, confdir);
+	if (strcmp(argv[0], "cert") == 0)
+		return cli_cert(argc, argv, confdir);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return CLI_EXIT_OK;
