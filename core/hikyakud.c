@@ -17,12 +17,14 @@
 
 #include "config.h"
 #include "control.h"
+#include "dns.h"
 #include "event.h"
 #include "log.h"
 #include "privsep.h"
 #include "queue.h"
 #include "scheduler.h"
 #include "smtp_server.h"
+#include "tls.h"
 #include "util.h"
 
 static const char usage_text[] =
@@ -115,6 +117,12 @@ reload(char **result, void *arg)
 		return (-1);
 	}
 	keep_config(cfg);
+	if (dns_init(cfg->resolver, &err) == -1) {
+		log_warn("resolver: %s", err);
+		free(err);
+	}
+	/* CA and CRL files may have changed: read them again on next use. */
+	tls_creds_flush();
 	queue_configure(cfg->me, cfg->max_message_size);
 	sched_reconfigure(cfg);
 	control_reconfigure(cfg);
@@ -309,6 +317,8 @@ main(int argc, char **argv)
 	if (privileged && privsep_drop(cfg->user, &err) == -1)
 		fatal("%s", err);
 
+	if (dns_init(cfg->resolver, &err) == -1)
+		fatal("resolver: %s", err);
 	queue_configure(cfg->me, cfg->max_message_size);
 	if (sched_init(cfg) == -1)
 		fatal("cannot read the queue in %s", cfg->spool);
@@ -337,6 +347,8 @@ main(int argc, char **argv)
 	/* Commits still syncing finish and reach the scheduler first. */
 	queue_close();
 	sched_shutdown();
+	dns_shutdown();
+	tls_creds_flush();
 	log_info("stopped");
 	for (i = 0; i < nconfigs; i++)
 		config_free(configs[i]);

@@ -1,0 +1,523 @@
+/*
+ * tls: GnuTLS credentials (cached, freed when idle), client sessions and
+ * verification results in words. See tls.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <gnutls/x509.h>
+
+#include "event.h"
+#include "log.h"
+#include "remotes.h"
+#include "tls.h"
+#include "util.h"
+
+struct tls_creds {
+	struct tls_creds *next;
+	char		*key;		/* the options that built it */
+	gnutls_certificate_credentials_t cred;
+	unsigned	 refs;
+	uint64_t	 idle_since;	/* ev_now() when refs dropped to 0 */
+};
+
+static struct tls_creds *creds_cache;
+static struct ev_timer *creds_timer;
+
+static const char *
+str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+static char *
+creds_key(const struct remote *r)
+{
+	char *key;
+
+	/* A remotes line cannot hold a newline, so it separates the fields. */
+	xasprintf(&key, "%s\n%s\n%s\n%s\n%d", str_or_empty(r->x509cafile),
+	    str_or_empty(r->x509crlfile), str_or_empty(r->x509certfile),
+	    str_or_empty(r->x509keyfile), r->x509fmtder);
+	return key;
+}
+
+/*
+ * GnuTLS reports a missing file as "Error while reading file": check
+ * readability first so the deferral names the file and the errno.
+ */
+static int
+check_readable(const char *what, const char *path, char **err)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		xasprintf(err, "cannot read %s %s: %s", what, path,
+		    strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+creds_load(gnutls_certificate_credentials_t cred, const struct remote *r,
+    char **err)
+{
+	gnutls_x509_crt_fmt_t fmt;
+	const char *fmtname, *other;
+	int rc;
+
+	fmt = r->x509fmtder ? GNUTLS_X509_FMT_DER : GNUTLS_X509_FMT_PEM;
+	fmtname = r->x509fmtder ? "DER" : "PEM";
+	other = r->x509fmtder ? "remove --x509fmtder if it is PEM" :
+	    "add --x509fmtder if it is DER";
+	if (r->x509cafile != NULL) {
+		if (check_readable("CA file", r->x509cafile, err) == -1)
+			return -1;
+		rc = gnutls_certificate_set_x509_trust_file(cred,
+		    r->x509cafile, fmt);
+		if (rc <= 0) {
+			xasprintf(err, "no %s certificate in CA file %s%s%s "
+			    "(%s)", fmtname, r->x509cafile,
+			    rc < 0 ? ": " : "", rc < 0 ? gnutls_strerror(rc) :
+			    "", other);
+			return -1;
+		}
+	} else {
+		rc = gnutls_certificate_set_x509_system_trust(cred);
+		if (rc <= 0) {
+			xasprintf(err, "no system CA bundle could be loaded%s%s"
+			    " (install ca-certificates or pass --x509cafile)",
+			    rc < 0 ? ": " : "", rc < 0 ? gnutls_strerror(rc) :
+			    "");
+			return -1;
+		}
+	}
+	if (r->x509crlfile != NULL) {
+		if (check_readable("CRL file", r->x509crlfile, err) == -1)
+			return -1;
+		rc = gnutls_certificate_set_x509_crl_file(cred,
+		    r->x509crlfile, fmt);
+		if (rc < 0) {
+			xasprintf(err, "cannot load %s CRL file %s: %s (%s)",
+			    fmtname, r->x509crlfile, gnutls_strerror(rc),
+			    other);
+			return -1;
+		}
+	}
+	if (r->x509certfile != NULL) {
+		/* nullmailer reads the key from the certificate file unless
+		 * --x509keyfile names another one. */
+		const char *keyfile = r->x509keyfile ? r->x509keyfile :
+		    r->x509certfile;
+
+		if (check_readable("client certificate", r->x509certfile,
+		    err) == -1 ||
+		    check_readable("client key", keyfile, err) == -1)
+			return -1;
+		rc = gnutls_certificate_set_x509_key_file(cred,
+		    r->x509certfile, keyfile, fmt);
+		if (rc < 0) {
+			xasprintf(err, "cannot load client certificate %s with "
+			    "key %s: %s", r->x509certfile, keyfile,
+			    gnutls_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+creds_destroy(struct tls_creds *c)
+{
+	gnutls_certificate_free_credentials(c->cred);
+	free(c->key);
+	free(c);
+}
+
+static void
+creds_expire(void *arg)
+{
+	struct tls_creds **pp, *c;
+	uint64_t now = ev_now(), next = 0;
+
+	for (pp = &creds_cache; (c = *pp) != NULL;) {
+		if (c->refs == 0 && now - c->idle_since >= TLS_CREDS_IDLE_MS) {
+			*pp = c->next;
+			log_debug("tls: freeing idle credentials");
+			creds_destroy(c);
+			continue;
+		}
+		if (c->refs == 0 &&
+		    (next == 0 || c->idle_since + TLS_CREDS_IDLE_MS < next))
+			next = c->idle_since + TLS_CREDS_IDLE_MS;
+		pp = &c->next;
+	}
+	if (next != 0)
+		ev_timer_at(creds_timer, next);
+}
+
+struct tls_creds *
+tls_creds_get(const struct remote *r, char **err)
+{
+	struct tls_creds *c;
+	char *key = creds_key(r);
+	int rc;
+
+	for (c = creds_cache; c != NULL; c = c->next)
+		if (strcmp(c->key, key) == 0) {
+			free(key);
+			c->refs++;
+			return c;
+		}
+	c = xcalloc(1, sizeof(*c));
+	c->key = key;
+	if ((rc = gnutls_certificate_allocate_credentials(&c->cred)) < 0) {
+		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+		free(c->key);
+		free(c);
+		return NULL;
+	}
+	if (creds_load(c->cred, r, err) == -1) {
+		creds_destroy(c);
+		return NULL;
+	}
+	c->refs = 1;
+	c->next = creds_cache;
+	creds_cache = c;
+	return c;
+}
+
+void
+tls_creds_put(struct tls_creds *c)
+{
+	if (c == NULL || --c->refs > 0)
+		return;
+	c->idle_since = ev_now();
+	if (creds_timer == NULL)
+		creds_timer = ev_timer_new(creds_expire, NULL);
+	if (!ev_timer_pending(creds_timer))
+		ev_timer_at(creds_timer, c->idle_since + TLS_CREDS_IDLE_MS);
+}
+
+void
+tls_creds_flush(void)
+{
+	struct tls_creds **pp, *c;
+
+	for (pp = &creds_cache; (c = *pp) != NULL;) {
+		if (c->refs == 0) {
+			*pp = c->next;
+			creds_destroy(c);
+		} else
+			pp = &c->next;
+	}
+	if (creds_cache == NULL && creds_timer != NULL) {
+		ev_timer_free(creds_timer);
+		creds_timer = NULL;
+	}
+}
+
+static int
+is_ip_literal(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	    inet_pton(AF_INET6, s, buf) == 1;
+}
+
+int
+tls_client_session(gnutls_session_t *out, struct tls_creds *c,
+    const char *servername, int insecure, char **err)
+{
+	gnutls_session_t s;
+	const char *errpos;
+	int rc;
+
+	rc = gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
+	    GNUTLS_NO_SIGNAL);
+	if (rc < 0) {
+		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+		return -1;
+	}
+	if ((rc = gnutls_priority_set_direct(s, TLS_PRIORITIES,
+	    &errpos)) < 0 ||
+	    (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+	    c->cred)) < 0) {
+		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+		gnutls_deinit(s);
+		return -1;
+	}
+	/* RFC 6066: SNI carries host names only, never address literals. */
+	if (servername != NULL && !is_ip_literal(servername) &&
+	    (rc = gnutls_server_name_set(s, GNUTLS_NAME_DNS, servername,
+	    strlen(servername))) < 0) {
+		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+		gnutls_deinit(s);
+		return -1;
+	}
+	/* The handshake itself fails on a bad certificate, so nothing is ever
+	 * sent to an unverified peer; --insecure verifies afterwards, only to
+	 * log what it let through. */
+	if (!insecure)
+		gnutls_session_set_verify_cert(s, servername, 0);
+	*out = s;
+	return 0;
+}
+
+static void
+format_date(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+static char *
+crt_dn(gnutls_x509_crt_t crt, int issuer)
+{
+	gnutls_datum_t d = { NULL, 0 };
+	char *s;
+	int rc;
+
+	rc = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &d, 0) :
+	    gnutls_x509_crt_get_dn3(crt, &d, 0);
+	if (rc < 0)
+		return xstrdup("?");
+	s = xstrndup((const char *)d.data, d.size);
+	gnutls_free(d.data);
+	return s;
+}
+
+/* "CN mx.example.net (SANs: a, b)" */
+static void
+describe_names(gnutls_x509_crt_t crt, struct buf *b)
+{
+	char name[256];
+	size_t len;
+	unsigned i;
+	int rc, nsan = 0;
+
+	len = sizeof(name);
+	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+	    0, name, &len) == 0)
+		buf_printf(b, "%s", name);
+	else
+		buf_addstr(b, "(no common name)");
+	for (i = 0;; i++) {
+		unsigned type;
+
+		len = sizeof(name);
+		rc = gnutls_x509_crt_get_subject_alt_name2(crt, i, name, &len,
+		    &type, NULL);
+		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (rc < 0)
+			continue;
+		buf_addstr(b, nsan++ == 0 ? " (SANs: " : ", ");
+		if (type == GNUTLS_SAN_IPADDRESS) {
+			char ip[INET6_ADDRSTRLEN];
+
+			inet_ntop(len == 4 ? AF_INET : AF_INET6, name, ip,
+			    sizeof(ip));
+			buf_addstr(b, ip);
+		} else if (len < sizeof(name)) {
+			name[len] = '\0';
+			buf_addstr(b, name);
+		}
+	}
+	if (nsan > 0)
+		buf_addch(b, ')');
+	else
+		buf_addstr(b, " (no SANs)");
+}
+
+static const char *
+ca_source(const struct remote *r)
+{
+	return r != NULL && r->x509cafile != NULL ? r->x509cafile :
+	    "the system CA bundle";
+}
+
+static void
+words_signer(struct buf *b, gnutls_x509_crt_t *chain, unsigned n,
+    const struct remote *r)
+{
+	gnutls_x509_crt_t top = chain[n - 1];
+	char *issuer = crt_dn(top, 1);
+
+	if (gnutls_x509_crt_check_issuer(top, top)) {
+		if (n == 1)
+			buf_printf(b, "self-signed certificate (%s) not "
+			    "trusted by %s; pass its certificate with "
+			    "--x509cafile", issuer, ca_source(r));
+		else
+			buf_printf(b, "certificate signed by an unknown "
+			    "authority: root %s is not in %s; pass that CA's "
+			    "file with --x509cafile", issuer, ca_source(r));
+	} else
+		buf_printf(b, "certificate signed by an unknown authority: "
+		    "issuer %s is not in %s and the server did not send it "
+		    "(a missing intermediate certificate, or pass the right "
+		    "CA file with --x509cafile)", issuer, ca_source(r));
+	free(issuer);
+}
+
+static void
+words_time(struct buf *b, gnutls_x509_crt_t *chain, unsigned n, int expired)
+{
+	time_t now = time(NULL), t;
+	char date[64], *dn;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		t = expired ? gnutls_x509_crt_get_expiration_time(chain[i]) :
+		    gnutls_x509_crt_get_activation_time(chain[i]);
+		if (expired ? t < now : t > now)
+			break;
+	}
+	if (i == n) {
+		buf_addstr(b, expired ? "a certificate in the chain has "
+		    "expired" : "a certificate in the chain is not valid yet");
+		return;
+	}
+	format_date(t, date, sizeof(date));
+	dn = i == 0 ? NULL : crt_dn(chain[i], 0);
+	if (expired)
+		buf_printf(b, "%s%s expired on %s", i == 0 ? "certificate" :
+		    "chain certificate ", dn ? dn : "", date);
+	else
+		buf_printf(b, "%s%s not valid before %s (is this machine's "
+		    "clock right?)", i == 0 ? "certificate" :
+		    "chain certificate ", dn ? dn : "", date);
+	free(dn);
+}
+
+char *
+tls_verify_words(unsigned status, gnutls_session_t s, const char *hostname,
+    const struct remote *r)
+{
+	const gnutls_datum_t *raw;
+	gnutls_x509_crt_t *chain;
+	unsigned n = 0, i, left = status;
+	struct buf b;
+
+	buf_init(&b);
+	raw = gnutls_certificate_get_peers(s, &n);
+	if (raw == NULL || n == 0) {
+		buf_addstr(&b, "the server sent no certificate");
+		return buf_take(&b);
+	}
+	chain = xcalloc(n, sizeof(*chain));
+	for (i = 0; i < n; i++) {
+		if (gnutls_x509_crt_init(&chain[i]) < 0 ||
+		    gnutls_x509_crt_import(chain[i], &raw[i],
+		    GNUTLS_X509_FMT_DER) < 0) {
+			n = i + 1;
+			buf_addstr(&b, "the server's certificate cannot be "
+			    "parsed");
+			goto out;
+		}
+	}
+	left &= ~GNUTLS_CERT_INVALID;
+	if (status & GNUTLS_CERT_SIGNER_NOT_FOUND) {
+		words_signer(&b, chain, n, r);
+		left &= ~GNUTLS_CERT_SIGNER_NOT_FOUND;
+	}
+	if (status & GNUTLS_CERT_EXPIRED) {
+		if (b.len)
+			buf_addstr(&b, "; ");
+		words_time(&b, chain, n, 1);
+		left &= ~GNUTLS_CERT_EXPIRED;
+	}
+	if (status & GNUTLS_CERT_NOT_ACTIVATED) {
+		if (b.len)
+			buf_addstr(&b, "; ");
+		words_time(&b, chain, n, 0);
+		left &= ~GNUTLS_CERT_NOT_ACTIVATED;
+	}
+	if (status & GNUTLS_CERT_UNEXPECTED_OWNER) {
+		if (b.len)
+			buf_addstr(&b, "; ");
+		buf_addstr(&b, "hostname mismatch: certificate is for ");
+		describe_names(chain[0], &b);
+		if (r != NULL && r->file != NULL)
+			buf_printf(&b, ", %s line %d says %s", r->file,
+			    r->line, str_or_empty(hostname));
+		else
+			buf_printf(&b, ", we connected to %s",
+			    str_or_empty(hostname));
+		left &= ~GNUTLS_CERT_UNEXPECTED_OWNER;
+	}
+	if (status & GNUTLS_CERT_REVOKED) {
+		if (b.len)
+			buf_addstr(&b, "; ");
+		buf_printf(&b, "certificate revoked (listed in CRL file %s)",
+		    r && r->x509crlfile ? r->x509crlfile : "?");
+		left &= ~GNUTLS_CERT_REVOKED;
+	}
+	if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {
+		if (b.len)
+			buf_addstr(&b, "; ");
+		buf_addstr(&b, "certificate signed with an insecure algorithm");
+		left &= ~GNUTLS_CERT_INSECURE_ALGORITHM;
+	}
+	if (left != 0 || b.len == 0) {
+		gnutls_datum_t d;
+
+		/* Rarer statuses: GnuTLS's own sentence is good enough. */
+		if (gnutls_certificate_verification_status_print(left ? left :
+		    status, GNUTLS_CRT_X509, &d, 0) == 0) {
+			if (b.len)
+				buf_addstr(&b, "; ");
+			buf_add(&b, d.data, d.size);
+			gnutls_free(d.data);
+		}
+	}
+out:
+	for (i = 0; i < n; i++)
+		if (chain[i] != NULL)
+			gnutls_x509_crt_deinit(chain[i]);
+	free(chain);
+	return buf_take(&b);
+}
+
+int
+tls_client_verify(gnutls_session_t s, const char *hostname,
+    const struct remote *r, char **why)
+{
+	unsigned status = 0;
+	int rc;
+
+	rc = gnutls_certificate_verify_peers3(s, hostname, &status);
+	if (rc < 0) {
+		xasprintf(why, "certificate verification failed: %s",
+		    gnutls_strerror(rc));
+		return -1;
+	}
+	if (status == 0)
+		return 0;
+	*why = tls_verify_words(status, s, hostname, r);
+	return -1;
+}
+
+char *
+tls_session_describe(gnutls_session_t s)
+{
+	char *d;
+	const char *proto = gnutls_protocol_get_name(
+	    gnutls_protocol_get_version(s));
+	const char *cipher = gnutls_cipher_get_name(gnutls_cipher_get(s));
+
+	xasprintf(&d, "%s with cipher %s", proto ? proto : "?",
+	    cipher ? cipher : "?");
+	return d;
+}
