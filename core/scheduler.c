@@ -550,6 +550,8 @@ sched_client_event(struct smtp_client_session *s, enum smtp_client_event ev,
 		j = c->job;
 		c->job = NULL;
 		if (j != NULL) {
+			/* Interrupted by our own quit: send it again later. */
+			smtp_client_msg_clear(&j->msg);
 			sched_pool_push(p, j);
 			sched_conn_free(c);
 			sched_pool_kick(p);
@@ -665,6 +667,7 @@ sched_job_finish(struct sched_job *j, const char *relay)
 		res = &j->msg.results[i];
 		text = res->reply != NULL ? res->reply : "no reply";
 		if (res->code >= 200 && res->code < 300) {
+			r->attempts++;
 			r->state = RCPT_DELIVERED;
 			bounce_status_of(text, "2.0.0", st, sizeof st);
 			set_str(&r->dsn_status, st);
