@@ -16,6 +16,7 @@
 #include "log.h"
 #include "remotes.h"
 #include "tls.h"
+#include "tls_diag.h"
 #include "util.h"
 
 struct tls_creds {
@@ -272,222 +273,40 @@ tls_client_session(gnutls_session_t *out, struct tls_creds *c,
 	return 0;
 }
 
-static void
-format_date(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
-}
-
-static char *
-crt_dn(gnutls_x509_crt_t crt, int issuer)
-{
-	gnutls_datum_t d = { NULL, 0 };
-	char *s;
-	int rc;
-
-	rc = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &d, 0) :
-	    gnutls_x509_crt_get_dn3(crt, &d, 0);
-	if (rc < 0)
-		return xstrdup("?");
-	s = xstrndup((const char *)d.data, d.size);
-	gnutls_free(d.data);
-	return s;
-}
-
-/* "CN mx.example.net (SANs: a, b)" */
-static void
-describe_names(gnutls_x509_crt_t crt, struct buf *b)
-{
-	char name[256];
-	size_t len;
-	unsigned i;
-	int rc, nsan = 0;
-
-	len = sizeof(name);
-	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-	    0, name, &len) == 0)
-		buf_printf(b, "%s", name);
-	else
-		buf_addstr(b, "(no common name)");
-	for (i = 0;; i++) {
-		unsigned type;
-
-		len = sizeof(name);
-		rc = gnutls_x509_crt_get_subject_alt_name2(crt, i, name, &len,
-		    &type, NULL);
-		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			break;
-		if (rc < 0)
-			continue;
-		buf_addstr(b, nsan++ == 0 ? " (SANs: " : ", ");
-		if (type == GNUTLS_SAN_IPADDRESS) {
-			char ip[INET6_ADDRSTRLEN];
-
-			inet_ntop(len == 4 ? AF_INET : AF_INET6, name, ip,
-			    sizeof(ip));
-			buf_addstr(b, ip);
-		} else if (len < sizeof(name)) {
-			name[len] = '\0';
-			buf_addstr(b, name);
-		}
-	}
-	if (nsan > 0)
-		buf_addch(b, ')');
-	else
-		buf_addstr(b, " (no SANs)");
-}
-
-static const char *
-ca_source(const struct remote *r)
-{
-	return r != NULL && r->x509cafile != NULL ? r->x509cafile :
-	    "the system CA bundle";
-}
-
-static void
-words_signer(struct buf *b, gnutls_x509_crt_t *chain, unsigned n,
-    const struct remote *r)
-{
-	gnutls_x509_crt_t top = chain[n - 1];
-	char *issuer = crt_dn(top, 1);
-
-	if (gnutls_x509_crt_check_issuer(top, top)) {
-		if (n == 1)
-			buf_printf(b, "self-signed certificate (%s) not "
-			    "trusted by %s; pass its certificate with "
-			    "--x509cafile", issuer, ca_source(r));
-		else
-			buf_printf(b, "certificate signed by an unknown "
-			    "authority: root %s is not in %s; pass that CA's "
-			    "file with --x509cafile", issuer, ca_source(r));
-	} else
-		buf_printf(b, "certificate signed by an unknown authority: "
-		    "issuer %s is not in %s and the server did not send it "
-		    "(a missing intermediate certificate, or pass the right "
-		    "CA file with --x509cafile)", issuer, ca_source(r));
-	free(issuer);
-}
-
-static void
-words_time(struct buf *b, gnutls_x509_crt_t *chain, unsigned n, int expired)
-{
-	time_t now = time(NULL), t;
-	char date[64], *dn;
-	unsigned i;
-
-	for (i = 0; i < n; i++) {
-		t = expired ? gnutls_x509_crt_get_expiration_time(chain[i]) :
-		    gnutls_x509_crt_get_activation_time(chain[i]);
-		if (expired ? t < now : t > now)
-			break;
-	}
-	if (i == n) {
-		buf_addstr(b, expired ? "a certificate in the chain has "
-		    "expired" : "a certificate in the chain is not valid yet");
-		return;
-	}
-	format_date(t, date, sizeof(date));
-	dn = i == 0 ? NULL : crt_dn(chain[i], 0);
-	if (expired)
-		buf_printf(b, "%s%s expired on %s", i == 0 ? "certificate" :
-		    "chain certificate ", dn ? dn : "", date);
-	else
-		buf_printf(b, "%s%s not valid before %s (is this machine's "
-		    "clock right?)", i == 0 ? "certificate" :
-		    "chain certificate ", dn ? dn : "", date);
-	free(dn);
-}
-
 char *
 tls_verify_words(unsigned status, gnutls_session_t s, const char *hostname,
     const struct remote *r)
 {
-	const gnutls_datum_t *raw;
-	gnutls_x509_crt_t *chain;
-	unsigned n = 0, i, left = status;
-	struct buf b;
+	struct tls_verdict	 v;
+	struct tls_diag_input	 in;
+	gnutls_datum_t		 d;
+	char			*words, *text;
 
-	buf_init(&b);
-	raw = gnutls_certificate_get_peers(s, &n);
-	if (raw == NULL || n == 0) {
-		buf_addstr(&b, "the server sent no certificate");
-		return buf_take(&b);
+	/* One engine explains TLS everywhere: tls check, the console and
+	 * the queue's last error say the same thing. */
+	memset(&in, 0, sizeof in);
+	in.session = s;
+	in.hostname = hostname;
+	in.remote = r;
+	tls_diag_init(&v);
+	tls_diag_session(&v, &in);
+	words = tls_diag_summary(&v);
+	tls_diag_free(&v);
+	if (words == NULL &&
+	    gnutls_certificate_verification_status_print(status,
+	    GNUTLS_CRT_X509, &d, 0) == 0) {
+		words = xstrndup((const char *)d.data, d.size);
+		gnutls_free(d.data);
 	}
-	chain = xcalloc(n, sizeof(*chain));
-	for (i = 0; i < n; i++) {
-		if (gnutls_x509_crt_init(&chain[i]) < 0 ||
-		    gnutls_x509_crt_import(chain[i], &raw[i],
-		    GNUTLS_X509_FMT_DER) < 0) {
-			n = i + 1;
-			buf_addstr(&b, "the server's certificate cannot be "
-			    "parsed");
-			goto out;
-		}
+	if (words == NULL)
+		return (xstrdup("certificate verification failed"));
+	/* The summary starts with "TLS: "; callers add their own prefix. */
+	if (strncmp(words, "TLS: ", 5) == 0) {
+		text = xstrdup(words + 5);
+		free(words);
+		words = text;
 	}
-	left &= ~GNUTLS_CERT_INVALID;
-	if (status & GNUTLS_CERT_SIGNER_NOT_FOUND) {
-		words_signer(&b, chain, n, r);
-		left &= ~GNUTLS_CERT_SIGNER_NOT_FOUND;
-	}
-	if (status & GNUTLS_CERT_EXPIRED) {
-		if (b.len)
-			buf_addstr(&b, "; ");
-		words_time(&b, chain, n, 1);
-		left &= ~GNUTLS_CERT_EXPIRED;
-	}
-	if (status & GNUTLS_CERT_NOT_ACTIVATED) {
-		if (b.len)
-			buf_addstr(&b, "; ");
-		words_time(&b, chain, n, 0);
-		left &= ~GNUTLS_CERT_NOT_ACTIVATED;
-	}
-	if (status & GNUTLS_CERT_UNEXPECTED_OWNER) {
-		if (b.len)
-			buf_addstr(&b, "; ");
-		buf_addstr(&b, "hostname mismatch: certificate is for ");
-		describe_names(chain[0], &b);
-		if (r != NULL && r->file != NULL)
-			buf_printf(&b, ", %s line %d says %s", r->file,
-			    r->line, str_or_empty(hostname));
-		else
-			buf_printf(&b, ", we connected to %s",
-			    str_or_empty(hostname));
-		left &= ~GNUTLS_CERT_UNEXPECTED_OWNER;
-	}
-	if (status & GNUTLS_CERT_REVOKED) {
-		if (b.len)
-			buf_addstr(&b, "; ");
-		buf_printf(&b, "certificate revoked (listed in CRL file %s)",
-		    r && r->x509crlfile ? r->x509crlfile : "?");
-		left &= ~GNUTLS_CERT_REVOKED;
-	}
-	if (status & GNUTLS_CERT_INSECURE_ALGORITHM) {
-		if (b.len)
-			buf_addstr(&b, "; ");
-		buf_addstr(&b, "certificate signed with an insecure algorithm");
-		left &= ~GNUTLS_CERT_INSECURE_ALGORITHM;
-	}
-	if (left != 0 || b.len == 0) {
-		gnutls_datum_t d;
-
-		/* Rarer statuses: GnuTLS's own sentence is good enough. */
-		if (gnutls_certificate_verification_status_print(left ? left :
-		    status, GNUTLS_CRT_X509, &d, 0) == 0) {
-			if (b.len)
-				buf_addstr(&b, "; ");
-			buf_add(&b, d.data, d.size);
-			gnutls_free(d.data);
-		}
-	}
-out:
-	for (i = 0; i < n; i++)
-		if (chain[i] != NULL)
-			gnutls_x509_crt_deinit(chain[i]);
-	free(chain);
-	return buf_take(&b);
+	return (words);
 }
 
 int

@@ -8,7 +8,10 @@
  * missing or unreadable file is an error in words, never a crash; client
  * sessions use secure priorities, SNI and hostname verification unless
  * --insecure, and with --insecure what failed is still computed so it can
- * be logged. The server side (tls_cert/tls_key) joins this module later.
+ * be logged. Server side: the credentials from tls_cert/tls_key, judged
+ * before use (readable by the daemon's user with the chgrp/chmod that
+ * fixes it, key matching the certificate, dates), reference counted so a
+ * reload can swap them while sessions still use the old ones.
  */
 #ifndef HIKYAKU_TLS_H
 #define HIKYAKU_TLS_H
@@ -17,6 +20,7 @@
 
 struct remote;
 struct tls_creds;
+struct tls_server_creds;
 
 /* TLS 1.2 and later only. */
 #define TLS_PRIORITIES	"NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1"
@@ -55,14 +59,36 @@ int		 tls_client_verify(gnutls_session_t, const char *hostname,
 		    const struct remote *r, char **why);
 
 /*
- * The words for a verification status and the session's peer chain, e.g.
- * "certificate signed by an unknown authority (issuer CN=Foo CA); pass
- * its CA file with --x509cafile", "certificate expired on 2026-01-01",
+ * The words for a failed verification, from the diagnosis engine
+ * (tls_diag.h) so delivery errors read like `hikyaku tls check`: e.g.
  * "hostname mismatch: certificate is for mx.example.net (SANs: ...),
- * remotes line 3 says mail.example.net". Allocated.
+ * remotes line 3 says mail.example.net". GnuTLS's own sentence for
+ * statuses the engine has no finding for. Allocated.
  */
 char		*tls_verify_words(unsigned status, gnutls_session_t,
 		    const char *hostname, const struct remote *r);
+
+/*
+ * Server credentials from cert_path and key_path (PEM). user is the
+ * account that must be able to read them (the daemon's `user` when
+ * started as root; NULL: this process). NULL with *err (allocated) naming
+ * the cause and the fix: unreadable, key does not match, expired, not yet
+ * valid, unparsable. Warnings (expires soon, weak key) are logged. The
+ * result holds one reference.
+ */
+struct tls_server_creds *tls_server_creds_load(const char *cert_path,
+		    const char *key_path, const char *user, char **err);
+void		 tls_server_creds_ref(struct tls_server_creds *);
+/* Drop a reference; the last one frees the credentials. NULL is a no-op. */
+void		 tls_server_creds_put(struct tls_server_creds *);
+
+/*
+ * A server session ready for io_start_tls(): TLS_PRIORITIES, the
+ * credentials, GNUTLS_NO_SIGNAL, no client certificate asked. The session
+ * holds no reference: keep one until it is deinited. 0, or -1 with *err.
+ */
+int		 tls_server_session(gnutls_session_t *out,
+		    struct tls_server_creds *, char **err);
 
 /* "TLSv1.3 with cipher AES-256-GCM" for log lines. Allocated. */
 char		*tls_session_describe(gnutls_session_t);

@@ -609,7 +609,7 @@ test_tls_failures(void **state)
 	/* Wrong CA: temporary, in words. */
 	r.x509cafile = cert("other-ca.crt");
 	err = deliver_fail(&r);
-	assert_non_null(strstr(err, "unknown authority"));
+	assert_non_null(strstr(err, "unknown CA"));
 	assert_non_null(strstr(err, "hikyaku test CA"));
 	free(err);
 
