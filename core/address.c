@@ -21,42 +21,6 @@ is_atext(unsigned char c)
 	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at p (1-4), or 0 when it is
- * not one: overlongs, surrogates and code points past U+10FFFF are all
- * refused, so nothing downstream sees ambiguous bytes.
- */
-static size_t
-utf8_seq_len(const unsigned char *p)
-{
-	unsigned char c = p[0];
-	size_t n, i;
-	unsigned int cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return n;
-}
-
 static int
 has_non_ascii(const char *s, size_t len)
 {
@@ -92,7 +56,8 @@ is_dot_string(const char *s, size_t len)
 		}
 		prev_dot = 0;
 		if (c >= 0x80) {
-			if ((n = utf8_seq_len((const unsigned char *)s + i)) == 0)
+			if ((n = utf8_seq_len((const unsigned char *)s + i,
+			    SIZE_MAX)) == 0)
 				return 0;
 		} else if (!is_atext(c))
 			return 0;
@@ -164,7 +129,8 @@ address_canon_domain(const char *in, char **out, enum address_error *why)
 		size_t i, n;
 
 		for (i = 0; i < len; i += n)
-			if ((n = utf8_seq_len((const unsigned char *)in + i)) == 0)
+			if ((n = utf8_seq_len((const unsigned char *)in + i,
+			    SIZE_MAX)) == 0)
 				return fail(why, ADDR_IDN);
 		if (gnutls_idna_map(in, (unsigned)len, &mapped, 0) < 0)
 			return fail(why, ADDR_IDN);
@@ -241,8 +207,8 @@ parse_local(const char *p, const char *end, char **local, int *quoted,
 				c = (unsigned char)p[1];
 				p++;
 			} else if (c >= 0x80) {
-				if ((n = utf8_seq_len((const unsigned char *)p))
-				    == 0)
+				if ((n = utf8_seq_len((const unsigned char *)p,
+				    SIZE_MAX)) == 0)
 					goto syntax;
 				buf_add(&b, p, n);
 				continue;
@@ -274,8 +240,8 @@ parse_local(const char *p, const char *end, char **local, int *quoted,
 
 			n = 1;
 			if (c >= 0x80) {
-				if ((n = utf8_seq_len((const unsigned char *)p))
-				    == 0)
+				if ((n = utf8_seq_len((const unsigned char *)p,
+				    SIZE_MAX)) == 0)
 					goto syntax;
 			} else if (c == '%' || c == '!')
 				routing = 1;

@@ -89,43 +89,6 @@ json_arr_end(struct json_writer *w)
 	json_close(w, ']');
 }
 
-/*
- * Length of the valid UTF-8 sequence at p (at most avail bytes), or 0.
- * Overlongs, surrogates and values past U+10FFFF are invalid.
- */
-static size_t
-utf8_len(const unsigned char *p, size_t avail)
-{
-	unsigned char c = p[0];
-	unsigned int cp;
-	size_t n, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else
-		return 0;
-	if (n > avail)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return n;
-}
-
 void
 json_escape(struct buf *b, const char *s, size_t len)
 {
@@ -163,7 +126,7 @@ json_escape(struct buf *b, const char *s, size_t len)
 			continue;
 		}
 		/* Log lines and replies carry arbitrary bytes: never emit them raw. */
-		if ((n = utf8_len(p + i, len - i)) == 0) {
+		if ((n = utf8_seq_len(p + i, len - i)) == 0) {
 			buf_addstr(b, "\xef\xbf\xbd");
 			n = 1;
 			continue;
@@ -353,7 +316,7 @@ parse_string(struct json_parser *ps, struct buf *b)
 			return -1;
 		}
 		if (c >= 0x80) {
-			n = utf8_len((const unsigned char *)ps->p,
+			n = utf8_seq_len((const unsigned char *)ps->p,
 			    (size_t)(ps->end - ps->p));
 			if (n == 0) {
 				perr(ps, "invalid UTF-8 in string");

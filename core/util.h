@@ -50,6 +50,13 @@ char	*buf_take(struct buf *);
 int	 ascii_strcasecmp(const char *, const char *);
 int	 ascii_strncasecmp(const char *, const char *, size_t);
 void	 ascii_lower(char *);
+/*
+ * Length (1-4) of the well-formed UTF-8 sequence at p, reading at most
+ * avail bytes (a NUL ends a string early anyway), or 0: overlongs,
+ * surrogates and code points past U+10FFFF are refused, so nothing
+ * downstream sees ambiguous bytes.
+ */
+size_t	 utf8_seq_len(const unsigned char *p, size_t avail);
 /* Skip spaces and tabs. */
 const char *skip_ws(const char *);
 /* Trim trailing spaces, tabs, CR and LF in place. */
