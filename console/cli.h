@@ -23,5 +23,7 @@ int	 cli_config_check(int argc, char **argv, const char *confdir);
 int	 cli_tls(int argc, char **argv, const char *confdir);
 /* hikyaku cert show|new (console/cli_tls.c) */
 int	 cli_cert(int argc, char **argv, const char *confdir);
+/* hikyaku passwd NAME [--stdin] [--delete] (console/cli_passwd.c) */
+int	 cli_passwd(int argc, char **argv, const char *confdir);
 
 #endif

@@ -32,6 +32,8 @@ usage(FILE *f)
 	    "  cert show FILE [--key K] [--der] certificate details and problems\n"
 	    "  cert new [--out DIR] [--cn NAME] [--days N]\n"
 	    "                                   make a self-signed server cert\n"
+	    "  passwd NAME [--stdin] [--delete] set or remove a submission "
+	    "account\n"
 	    "\n"
 	    "options:\n"
 	    "  -C DIR      configuration directory (default: "
@@ -94,6 +96,8 @@ main(int argc, char **argv)
 		return cli_tls(argc, argv, confdir);
 	if (strcmp(argv[0], "cert") == 0)
 		return cli_cert(argc, argv, confdir);
+	if (strcmp(argv[0], "passwd") == 0)
+		return cli_passwd(argc, argv, confdir);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return CLI_EXIT_OK;

@@ -12,9 +12,16 @@
  * the lines already buffered are processed.
  *
  * Re-entrancy: io may report an error from inside a write made outside an
- * io callback (greet timer, commit callback). Such entry points hold
- * s->busy, and session_close() then only marks the session; the entry
- * point frees it on the way out.
+ * io callback (greet timer, commit callback, AUTH failure delay). Such
+ * entry points hold s->busy, and session_close() then only marks the
+ * session; the entry point frees it on the way out.
+ *
+ * TLS: STARTTLS answers 220, flushes it in plaintext, then hands the
+ * socket to io_start_tls(), which drops whatever plaintext the client
+ * pipelined behind the command (injection); at IO_TLSREADY the session is
+ * back in HELO with no name, as RFC 3207 wants. AUTH exchanges read their
+ * continuation lines in the AUTH state; a failure pauses input for a delay
+ * that grows with the client IP's recent failures before the 535.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +32,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "address.h"
 #include "config.h"
@@ -32,13 +40,28 @@
 #include "event.h"
 #include "io.h"
 #include "log.h"
+#include "privsep.h"
 #include "queue.h"
+#include "sasl.h"
 #include "smtp_server.h"
+#include "tls.h"
+#include "users.h"
 #include "util.h"
 
 #define SMTP_LISTEN_BACKLOG	4096
 #define SMTP_ACCEPT_BURST	256	/* accepts per wake-up, for fairness */
 #define SMTP_CMD_MAXLINE	1000	/* octets before CRLF (DESIGN §12) */
+#define SMTP_AUTH_MAXLINE	12288	/* AUTH lines (RFC 4954 §4, DESIGN §12) */
+/*
+ * Failed AUTH per client IP: the 535 waits SMTP_AUTH_DELAY_MS times the
+ * failures seen in the window, and the SMTP_AUTH_MAX_FAILS'th ends the
+ * session with 421, as does any AUTH from that IP until the window has
+ * passed since its last failure.
+ */
+#define SMTP_AUTH_DELAY_MS	400
+#define SMTP_AUTH_MAX_FAILS	5
+#define SMTP_AUTH_WINDOW_MS	(15 * 60 * 1000)
+#define SMTP_AUTH_TRACKED	4096	/* IPs remembered at most */
 #define SMTP_TEXT_MAXLINE	998	/* RFC 5322 line limit in DATA */
 /*
  * io's own limit while in DATA: longer than any legal line so that we
@@ -54,8 +77,8 @@
 enum smtp_server_state {
 	SMTP_SERVER_GREETING,	/* connected, greeting not sent (greet pause) */
 	SMTP_SERVER_HELO,	/* greeted; HELO/EHLO expected */
-	SMTP_SERVER_STARTTLS,	/* TLS handshake on the loop (TLS issue) */
-	SMTP_SERVER_AUTH,	/* SASL exchange under way (SASL issue) */
+	SMTP_SERVER_STARTTLS,	/* TLS handshake on the loop */
+	SMTP_SERVER_AUTH,	/* SASL exchange under way */
 	SMTP_SERVER_MAIL,	/* no transaction; MAIL expected */
 	SMTP_SERVER_RCPT,	/* MAIL accepted; RCPT or DATA expected */
 	SMTP_SERVER_DATA,	/* reading the message */
@@ -90,6 +113,7 @@ struct smtp_limits {
 	int		 max_recipients;
 	int		 max_hops;
 	int		 vrfy, expn;
+	int		 plaintext_auth;	/* smtpd_plaintext_auth */
 };
 
 struct smtp_tx {
@@ -125,6 +149,16 @@ struct session {
 	char			*helo;
 	int			 esmtp;
 	int			 relay_ok;	/* built-in policy: loopback */
+	/* TLS: the credentials the handshake used, "TLSv1.3/AES-256-GCM" */
+	struct tls_server_creds	*tls_creds;
+	char			*tls_proto, *tls_cipher;
+	int			 tls_flush_wait;	/* 220 still leaving */
+	/* AUTH */
+	struct sasl_server	*sasl;
+	struct users_table	*sasl_users;	/* held during the exchange */
+	char			*auth_user;
+	struct ev_timer		*auth_timer;	/* delayed failure reply */
+	int			 auth_closing;	/* 421 after that reply */
 	int			 errors;
 	const char		*last_cmd;	/* for "lost connection after" */
 	int			 busy, closing;
@@ -157,7 +191,23 @@ struct smtp_cmd {
 	enum cmd_result	(*fn)(struct session *, const char *arg);
 };
 
+/* The users file, shared by the exchanges under way when it was read. */
+struct users_table {
+	struct users	 u;
+	unsigned	 refs;
+};
+
+struct auth_fail {
+	struct auth_fail	*next;
+	char			 ip[INET6_ADDRSTRLEN];
+	int			 count;
+	uint64_t		 last;
+};
+
 static const struct config	*srv_cfg;
+static struct tls_server_creds	*srv_tls;
+static struct users_table	*srv_users;
+static struct auth_fail		*srv_auth_fails;
 static struct listener		*srv_listeners;
 static struct session		*srv_sessions;
 static size_t			 srv_nsessions;
@@ -178,12 +228,13 @@ static enum cmd_result cmd_quit(struct session *, const char *);
 static enum cmd_result cmd_vrfy(struct session *, const char *);
 static enum cmd_result cmd_expn(struct session *, const char *);
 static enum cmd_result cmd_help(struct session *, const char *);
-static enum cmd_result cmd_not_offered(struct session *, const char *);
+static enum cmd_result cmd_starttls(struct session *, const char *);
+static enum cmd_result cmd_auth(struct session *, const char *);
 
 /*
- * STARTTLS and AUTH are known verbs whose work arrives with the TLS/SASL
- * issue; until then they are not advertised and answer 502, as RFC 5321
- * §4.2.4 asks for recognised but unimplemented commands.
+ * STARTTLS and AUTH are valid wherever commands are so that a server
+ * without a certificate (or AUTH) answers 502, as RFC 5321 §4.2.4 asks for
+ * recognised but unavailable commands; their handlers judge the rest.
  */
 static const struct smtp_cmd smtp_cmds[] = {
 	{ "HELO", ST_CMD, NULL, cmd_helo },
@@ -197,13 +248,15 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "VRFY", ST_CMD, NULL, cmd_vrfy },
 	{ "EXPN", ST_CMD, NULL, cmd_expn },
 	{ "HELP", ST_CMD, NULL, cmd_help },
-	{ "STARTTLS", ST_CMD, NULL, cmd_not_offered },
-	{ "AUTH", ST_CMD, NULL, cmd_not_offered },
+	{ "STARTTLS", ST_CMD, NULL, cmd_starttls },
+	{ "AUTH", ST_CMD, NULL, cmd_auth },
 };
 #define SMTP_CMD_UNKNOWN	nitems(smtp_cmds)	/* counter slot */
 _Static_assert(nitems(smtp_cmds) + 1 <= 16, "session counters too small");
 #define SMTP_CMD_DATA		4	/* its row: counted at commit */
 _Static_assert(SMTP_CMD_DATA < nitems(smtp_cmds), "DATA row");
+#define SMTP_CMD_AUTH		12	/* its row: counted on success */
+_Static_assert(SMTP_CMD_AUTH < nitems(smtp_cmds), "AUTH row");
 
 /* Names and policy */
 
@@ -363,7 +416,10 @@ session_enter(struct session *s, enum smtp_server_state st)
 	case SMTP_SERVER_HELO:
 	case SMTP_SERVER_MAIL:
 	case SMTP_SERVER_RCPT:
-		io_set_maxline(s->io, SMTP_CMD_MAXLINE);
+	case SMTP_SERVER_AUTH:
+		/* AUTH may come with a long initial response; other verbs
+		 * are held to SMTP_CMD_MAXLINE in command_line(). */
+		io_set_maxline(s->io, SMTP_AUTH_MAXLINE);
 		io_set_deadline(s->io, ev_now() +
 		    (uint64_t)s->lim.command_timeout_ms);
 		break;
@@ -380,8 +436,7 @@ session_enter(struct session *s, enum smtp_server_state st)
 		io_set_deadline(s->io, ev_now() + SMTP_CLOSE_GRACE_MS);
 		break;
 	case SMTP_SERVER_GREETING:
-	case SMTP_SERVER_STARTTLS:
-	case SMTP_SERVER_AUTH:
+	case SMTP_SERVER_STARTTLS:	/* the handshake has this long */
 		io_set_deadline(s->io, ev_now() +
 		    (uint64_t)s->lim.command_timeout_ms);
 		break;
@@ -444,6 +499,25 @@ log_disconnect(struct session *s)
 }
 
 static void
+users_table_put(struct users_table *t)
+{
+	if (t == NULL || --t->refs > 0)
+		return;
+	users_free(&t->u);
+	free(t);
+}
+
+/* Forget an AUTH exchange (done, failed, cancelled or cut off). */
+static void
+auth_end(struct session *s)
+{
+	sasl_server_free(s->sasl);
+	s->sasl = NULL;
+	users_table_put(s->sasl_users);
+	s->sasl_users = NULL;
+}
+
+static void
 session_free(struct session *s)
 {
 	if (s->prev != NULL)
@@ -463,6 +537,13 @@ session_free(struct session *s)
 	}
 	session_reset_tx(s);
 	ev_timer_free(s->greet_timer);
+	ev_timer_free(s->auth_timer);
+	auth_end(s);
+	/* io_free() deinited the GnuTLS session: the credentials may go. */
+	tls_server_creds_put(s->tls_creds);
+	free(s->tls_proto);
+	free(s->tls_cipher);
+	free(s->auth_user);
 	free(s->helo);
 	free(s);
 }
@@ -542,6 +623,27 @@ cmd_helo(struct session *s, const char *arg)
 	return (CMD_OK);
 }
 
+/* STARTTLS is offered while the session is plaintext and a cert loaded. */
+static int
+tls_offered(const struct session *s)
+{
+	return (srv_tls != NULL && s->tls_proto == NULL);
+}
+
+/* AUTH only under TLS, unless smtpd_plaintext_auth says otherwise. */
+static int
+auth_allowed(const struct session *s)
+{
+	return (s->tls_proto != NULL || s->lim.plaintext_auth);
+}
+
+/* Submission (587) and its implicit-TLS twin (465, RFC 8314) need AUTH. */
+static int
+auth_required(const struct session *s)
+{
+	return (s->mode == LISTEN_SUBMISSION || s->mode == LISTEN_SMTPS);
+}
+
 static enum cmd_result
 cmd_ehlo(struct session *s, const char *arg)
 {
@@ -551,6 +653,10 @@ cmd_ehlo(struct session *s, const char *arg)
 	reply(s, "250-PIPELINING");
 	reply(s, "250-SIZE %lld", (long long)s->lim.max_message_size);
 	reply(s, "250-8BITMIME");
+	if (tls_offered(s))
+		reply(s, "250-STARTTLS");
+	if (auth_allowed(s) && s->auth_user == NULL)
+		reply(s, "250-AUTH %s", SASL_SERVER_MECHS);
 	reply(s, "250-ENHANCEDSTATUSCODES");
 	reply(s, "250 SMTPUTF8");
 	return (CMD_OK);
@@ -607,8 +713,9 @@ cmd_mail(struct session *s, const char *arg)
 	int			 r, smtputf8 = 0, body8 = 0;
 	long long		 size;
 
-	if (s->mode == LISTEN_SUBMISSION) {
-		/* Submission needs AUTH, which this server does not offer yet. */
+	if (auth_required(s) && s->auth_user == NULL) {
+		log_reject(s, "MAIL", NULL, "530 5.7.0 Authentication "
+		    "required");
 		reply_error(s, "530 5.7.0 Authentication required");
 		return (CMD_FAIL);
 	}
@@ -777,7 +884,7 @@ cmd_rcpt(struct session *s, const char *arg)
 	text = address_text(&a);
 	if (!domain_is_local(a.domain)) {
 		address_free(&a);
-		if (!s->relay_ok) {
+		if (!s->relay_ok && s->auth_user == NULL) {
 			log_reject(s, "RCPT", text, "554 5.7.1 <%s>: Relay "
 			    "access denied", text);
 			reply_error(s, "554 5.7.1 <%s>: Relay access denied",
@@ -843,15 +950,23 @@ write_received(struct session *s)
 	const char	*proto;
 
 	format_date(date, sizeof date);
+	/* RFC 3848 / RFC 6531 names: ESMTP + S (TLS) + A (AUTH). */
 	if (tx->smtputf8)
 		proto = "UTF8SMTP";
 	else
 		proto = s->esmtp ? "ESMTP" : "SMTP";
 	buf_init(&b);
-	buf_printf(&b, "Received: from %s (unknown [%s%s])\r\n"
-	    "\tby %s (hikyaku) with %s id %s", s->helo,
-	    strchr(s->ip, ':') != NULL ? "IPv6:" : "", s->ip, srv_hostname(),
-	    proto, tx->qid);
+	buf_printf(&b, "Received: from %s (unknown [%s%s])\r\n", s->helo,
+	    strchr(s->ip, ':') != NULL ? "IPv6:" : "", s->ip);
+	if (s->tls_proto != NULL)
+		buf_printf(&b, "\t(using %s with cipher %s)\r\n",
+		    s->tls_proto, s->tls_cipher);
+	if (s->auth_user != NULL)
+		buf_printf(&b, "\t(Authenticated sender: %s)\r\n",
+		    s->auth_user);
+	buf_printf(&b, "\tby %s (hikyaku) with %s%s%s id %s", srv_hostname(),
+	    proto, s->tls_proto != NULL && s->esmtp ? "S" : "",
+	    s->auth_user != NULL && s->esmtp ? "A" : "", tx->qid);
 	/* Naming one recipient is useful; naming many leaks Bcc's. */
 	if (tx->nrcpt_ok == 1)
 		buf_printf(&b, "\r\n\tfor <%s>", tx->first_rcpt);
@@ -881,6 +996,8 @@ cmd_data(struct session *s, const char *arg)
 	}
 	xasprintf(&env->client, "unknown[%s]", s->ip);
 	env->helo = xstrdup(s->helo);
+	if (s->auth_user != NULL)
+		env->auth_user = xstrdup(s->auth_user);
 	env->smtputf8 = tx->smtputf8;
 	env->body_8bit = tx->body_8bit;
 	tx->env = NULL;
@@ -993,11 +1110,305 @@ cmd_help(struct session *s, const char *arg)
 	return (CMD_OK);
 }
 
-static enum cmd_result
-cmd_not_offered(struct session *s, const char *arg)
+/* STARTTLS */
+
+/* Hand the socket to GnuTLS; the 220 has left in plaintext. */
+static void
+tls_begin(struct session *s)
 {
-	reply_error(s, "502 5.5.1 Error: command not implemented");
-	return (CMD_FAIL);
+	gnutls_session_t	 gs;
+	char			*err = NULL;
+
+	s->tls_flush_wait = 0;
+	if (tls_server_session(&gs, s->tls_creds, &err) == -1) {
+		log_warn("TLS for unknown[%s]: %s", s->ip, err);
+		free(err);
+		session_close(s, NULL);
+		return;
+	}
+	io_start_tls(s->io, gs);
+}
+
+static void
+tls_start(struct session *s)
+{
+	s->tls_creds = srv_tls;
+	tls_server_creds_ref(s->tls_creds);
+	session_enter(s, SMTP_SERVER_STARTTLS);
+	io_flush(s->io);
+	if (s->closing || s->io == NULL)
+		return;
+	if (io_queued(s->io) > 0)
+		s->tls_flush_wait = 1;	/* IO_LOWAT starts it */
+	else
+		tls_begin(s);
+}
+
+static enum cmd_result
+cmd_starttls(struct session *s, const char *arg)
+{
+	if (srv_tls == NULL || s->mode == LISTEN_SMTPS) {
+		reply_error(s, "502 5.5.1 Error: command not implemented");
+		return (CMD_FAIL);
+	}
+	if (s->tls_proto != NULL) {
+		reply_error(s, "554 5.5.1 Error: TLS already active");
+		return (CMD_FAIL);
+	}
+	/* Before EHLO too: the gsasl client (and others) start that way,
+	 * and the session starts over under TLS anyway. */
+	if (*arg != '\0') {
+		reply_error(s, "501 5.5.4 Syntax: STARTTLS");
+		return (CMD_FAIL);
+	}
+	/* RFC 3207 §4.2: forget everything the plaintext session said. */
+	session_reset_tx(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = 0;
+	reply(s, "220 2.0.0 Ready to start TLS");
+	tls_start(s);
+	return (CMD_OK);
+}
+
+/* "TLS1.3" as Postfix and OpenSSL print it: "TLSv1.3". */
+static char *
+tls_proto_name(gnutls_session_t gs)
+{
+	const char	*p = gnutls_protocol_get_name(
+	    gnutls_protocol_get_version(gs));
+	char		*out;
+
+	if (p == NULL)
+		return (xstrdup("TLS"));
+	if (strncmp(p, "TLS", 3) == 0 && p[3] >= '0' && p[3] <= '9')
+		xasprintf(&out, "TLSv%s", p + 3);
+	else
+		out = xstrdup(p);
+	return (out);
+}
+
+static void session_begin(struct session *);
+
+static void
+tls_ready(struct session *s)
+{
+	gnutls_session_t	 gs = io_tls(s->io);
+	const char		*c = gnutls_cipher_get_name(gnutls_cipher_get(gs));
+
+	s->tls_proto = tls_proto_name(gs);
+	s->tls_cipher = xstrdup(c != NULL ? c : "?");
+	log_info("TLS connection established from unknown[%s]: %s with "
+	    "cipher %s", s->ip, s->tls_proto, s->tls_cipher);
+	if (s->mode == LISTEN_SMTPS)
+		session_begin(s);	/* the greeting comes under TLS */
+	else
+		session_enter(s, SMTP_SERVER_HELO);
+}
+
+/* AUTH */
+
+static struct auth_fail *
+auth_fail_find(const char *ip, int create)
+{
+	struct auth_fail	**pp, *f;
+	uint64_t		  now = ev_now();
+	size_t			  n = 0;
+
+	for (pp = &srv_auth_fails; (f = *pp) != NULL;) {
+		if (now - f->last >= SMTP_AUTH_WINDOW_MS ||
+		    n >= SMTP_AUTH_TRACKED) {
+			*pp = f->next;
+			free(f);
+			continue;
+		}
+		if (strcmp(f->ip, ip) == 0)
+			return (f);
+		n++;
+		pp = &f->next;
+	}
+	if (!create)
+		return (NULL);
+	f = xcalloc(1, sizeof *f);
+	snprintf(f->ip, sizeof f->ip, "%s", ip);
+	/* Newest first, so the cap drops the oldest. */
+	f->next = srv_auth_fails;
+	srv_auth_fails = f;
+	return (f);
+}
+
+static void
+auth_too_many(struct session *s)
+{
+	log_warn("unknown[%s]: too many failed AUTH attempts", s->ip);
+	reply(s, "421 4.7.0 %s Error: too many failed authentication "
+	    "attempts", srv_hostname());
+	session_finish(s);
+}
+
+/* The delayed 535 (and the 421 when the IP reached the limit). */
+static void
+auth_fail_timer_cb(void *arg)
+{
+	struct session	*s = arg;
+
+	session_hold(s);
+	if (!s->closing && s->io != NULL) {
+		reply_error(s, "535 5.7.8 Error: authentication failed");
+		if (s->auth_closing)
+			auth_too_many(s);
+		else {
+			session_enter(s, SMTP_SERVER_MAIL);
+			io_pause(s->io, 0);
+		}
+	}
+	session_unhold(s);
+}
+
+static void
+auth_failed(struct session *s, const char *why)
+{
+	struct auth_fail	*f = auth_fail_find(s->ip, 1);
+	const char		*user = s->sasl ? sasl_server_user(s->sasl) :
+	    NULL;
+	char			*name = sanitize(user != NULL ? user : "", 64);
+	uint64_t		 delay;
+
+	f->count++;
+	f->last = ev_now();
+	log_warn("unknown[%s]: SASL %s authentication failed: %s, "
+	    "sasl_username=%s", s->ip, s->sasl ? sasl_server_mech(s->sasl) :
+	    "?", why, name);
+	free(name);
+	auth_end(s);
+	s->auth_closing = f->count >= SMTP_AUTH_MAX_FAILS;
+	delay = (uint64_t)SMTP_AUTH_DELAY_MS * (uint64_t)f->count;
+	/* Nothing is read or answered until the delay is over. */
+	io_pause(s->io, 1);
+	io_set_deadline(s->io, 0);
+	if (s->auth_timer == NULL)
+		s->auth_timer = ev_timer_new(auth_fail_timer_cb, s);
+	ev_timer_after(s->auth_timer, delay);
+}
+
+static void
+auth_step(struct session *s, const char *in)
+{
+	char		*out = NULL, *err = NULL;
+	int		 bad;
+	enum sasl_step	 r;
+
+	r = sasl_server_step(s->sasl, in, &out, &bad, &err);
+	switch (r) {
+	case SASL_STEP_MORE:
+		session_enter(s, SMTP_SERVER_AUTH);
+		reply(s, "334 %s", out);
+		break;
+	case SASL_STEP_DONE:
+		s->auth_user = xstrdup(sasl_server_user(s->sasl));
+		s->ok[SMTP_CMD_AUTH]++;
+		log_info("unknown[%s]: sasl_method=%s, sasl_username=%s",
+		    s->ip, sasl_server_mech(s->sasl), s->auth_user);
+		auth_end(s);
+		session_enter(s, SMTP_SERVER_MAIL);
+		reply(s, "235 2.7.0 Authentication successful");
+		break;
+	case SASL_STEP_ERROR:
+		if (bad) {
+			log_info("unknown[%s]: AUTH %s: bad input: %s", s->ip,
+			    sasl_server_mech(s->sasl), err);
+			auth_end(s);
+			session_enter(s, SMTP_SERVER_MAIL);
+			reply_error(s, "501 5.5.2 Error: malformed "
+			    "authentication data");
+		} else
+			auth_failed(s, err);
+		break;
+	}
+	free(out);
+	free(err);
+}
+
+static enum cmd_result
+cmd_auth(struct session *s, const char *arg)
+{
+	struct auth_fail	*f;
+	const char		*ir;
+	char			*mech, *err = NULL;
+
+	if (srv_tls == NULL && !s->lim.plaintext_auth) {
+		reply_error(s, "502 5.5.1 Error: command not implemented");
+		return (CMD_FAIL);
+	}
+	if (s->state == SMTP_SERVER_HELO) {
+		reply_error(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return (CMD_FAIL);
+	}
+	if (s->state == SMTP_SERVER_RCPT) {
+		reply_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return (CMD_FAIL);
+	}
+	if (s->auth_user != NULL) {
+		reply_error(s, "503 5.5.1 Error: already authenticated");
+		return (CMD_FAIL);
+	}
+	if (!auth_allowed(s)) {
+		reply_error(s, "538 5.7.11 Encryption required for requested "
+		    "authentication mechanism");
+		return (CMD_FAIL);
+	}
+	if ((f = auth_fail_find(s->ip, 0)) != NULL &&
+	    f->count >= SMTP_AUTH_MAX_FAILS) {
+		auth_too_many(s);
+		return (CMD_FAIL);
+	}
+	ir = arg + strcspn(arg, " \t");
+	mech = xstrndup(arg, (size_t)(ir - arg));
+	ir = skip_ws(ir);
+	if (*mech == '\0') {
+		free(mech);
+		reply_error(s, "501 5.5.4 Syntax: AUTH mechanism");
+		return (CMD_FAIL);
+	}
+	if ((s->sasl = sasl_server_new(mech, &srv_users->u, &err)) == NULL) {
+		reply_error(s, "504 5.5.4 Unrecognized authentication type");
+		free(mech);
+		free(err);
+		return (CMD_FAIL);
+	}
+	free(mech);
+	s->sasl_users = srv_users;
+	srv_users->refs++;
+	/* RFC 4954 §4: "=" is an empty initial response. */
+	if (strcmp(ir, "=") == 0)
+		ir = "";
+	else if (*ir != '\0' && !sasl_server_client_first(s->sasl)) {
+		auth_end(s);
+		reply_error(s, "501 5.5.4 Error: no initial response "
+		    "allowed for this mechanism");
+		return (CMD_FAIL);
+	}
+	auth_step(s, ir);
+	return (CMD_LATER);	/* counted by auth_step() on success */
+}
+
+/* A line of an AUTH exchange: a base64 response, or "*" to cancel. */
+static void
+auth_line(struct session *s, const char *line, size_t len)
+{
+	char	*in;
+
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	in = xstrndup(line, len);
+	if (strcmp(in, "*") == 0) {
+		auth_end(s);
+		session_enter(s, SMTP_SERVER_MAIL);
+		reply_error(s, "501 5.7.0 Authentication aborted");
+	} else
+		auth_step(s, in);
+	explicit_bzero(in, len);
+	free(in);
 }
 
 /* DATA */
@@ -1032,8 +1443,12 @@ commit_done(void *arg, const struct envelope *env, int error)
 			    "error");
 	} else {
 		log_info("%s: from=<%s>, size=%lld, nrcpt=%zu, "
-		    "client=unknown[%s], tls=none, auth=none", tx->qid,
-		    env->sender, (long long)env->size, env->nrcpt, s->ip);
+		    "client=unknown[%s], tls=%s%s%s, auth=%s", tx->qid,
+		    env->sender, (long long)env->size, env->nrcpt, s->ip,
+		    s->tls_proto != NULL ? s->tls_proto : "none",
+		    s->tls_proto != NULL ? "/" : "",
+		    s->tls_proto != NULL ? s->tls_cipher : "",
+		    s->auth_user != NULL ? s->auth_user : "none");
 		s->ok[SMTP_CMD_DATA]++;	/* once the message is safe */
 		reply(s, "250 2.0.0 Ok: queued as %s", tx->qid);
 	}
@@ -1195,7 +1610,14 @@ command_line(struct session *s, const char *line, size_t len)
 			break;
 		}
 	s->last_cmd = c != NULL ? c->verb : "UNKNOWN";
-	if (c == NULL) {
+	if (n > SMTP_CMD_MAXLINE && (c == NULL || c->fn != cmd_auth)) {
+		/* Read to its end already, so no part of it runs. */
+		if (c != NULL)
+			s->total[i]++;
+		else
+			s->total[SMTP_CMD_UNKNOWN]++;
+		reply_error(s, "500 5.5.2 Error: line too long");
+	} else if (c == NULL) {
 		s->total[SMTP_CMD_UNKNOWN]++;
 		reply_error(s, "500 5.5.1 Error: command not recognized");
 	} else if (!(c->states & (1u << s->state))) {
@@ -1232,10 +1654,24 @@ session_input(struct session *s)
 	}
 	while (!s->closing && s->io != NULL &&
 	    (s->state == SMTP_SERVER_HELO || s->state == SMTP_SERVER_MAIL ||
-	    s->state == SMTP_SERVER_RCPT || s->state == SMTP_SERVER_DATA)) {
+	    s->state == SMTP_SERVER_RCPT || s->state == SMTP_SERVER_DATA ||
+	    s->state == SMTP_SERVER_AUTH)) {
+		/* A failed AUTH holds everything until its 535 is sent. */
+		if (s->auth_timer != NULL && ev_timer_pending(s->auth_timer))
+			break;
 		r = io_getline(s->io, &line, &len);
 		if (r == IO_LINE_NONE)
 			break;
+		if (s->state == SMTP_SERVER_AUTH) {
+			if (r == IO_LINE_OK)
+				auth_line(s, line, len);
+			else {
+				auth_end(s);
+				session_enter(s, SMTP_SERVER_MAIL);
+				reply_error(s, "500 5.5.2 Error: line too long");
+			}
+			continue;
+		}
 		if (s->state == SMTP_SERVER_DATA) {
 			if (r == IO_LINE_OK)
 				data_line(s, line, len);
@@ -1284,6 +1720,8 @@ session_io(struct io *io, enum io_event ev, void *arg)
 	case IO_LOWAT:
 		if (s->state == SMTP_SERVER_QUIT)
 			session_close(s, NULL);
+		else if (s->tls_flush_wait)
+			tls_begin(s);
 		break;
 	case IO_TIMEOUT:
 		if (s->state == SMTP_SERVER_QUIT) {
@@ -1298,11 +1736,16 @@ session_io(struct io *io, enum io_event ev, void *arg)
 		break;
 	case IO_DISCONNECTED:
 	case IO_ERROR:
+		if (s->state == SMTP_SERVER_STARTTLS)
+			log_info("TLS handshake failed from unknown[%s]: %s",
+			    s->ip, io_error(io));
 		session_close(s, s->state == SMTP_SERVER_QUIT ? NULL :
 		    "lost connection");
 		break;
-	case IO_CONNECTED:
 	case IO_TLSREADY:
+		tls_ready(s);
+		break;
+	case IO_CONNECTED:
 		break;
 	}
 	session_unhold(s);
@@ -1360,6 +1803,7 @@ session_new(const struct listener *l, int fd, const char *ip)
 	s->lim.max_hops = srv_cfg->max_hops;
 	s->lim.vrfy = srv_cfg->vrfy;
 	s->lim.expn = srv_cfg->expn;
+	s->lim.plaintext_auth = srv_cfg->smtpd_plaintext_auth;
 	s->next = srv_sessions;
 	if (srv_sessions != NULL)
 		srv_sessions->prev = s;
@@ -1367,6 +1811,18 @@ session_new(const struct listener *l, int fd, const char *ip)
 	srv_nsessions++;
 	s->io = io_new(fd, session_io, s);
 	log_info("connect from unknown[%s]", ip);
+	/* smtps: TLS first (under the command deadline), then the greeting.
+	 * Its listeners exist only with credentials loaded. */
+	if (s->mode == LISTEN_SMTPS)
+		tls_start(s);
+	else
+		session_begin(s);
+}
+
+/* Greet now, or after the greet pause. */
+static void
+session_begin(struct session *s)
+{
 	session_enter(s, SMTP_SERVER_GREETING);
 	/* Clients with relay rights are exempt from the greet pause. */
 	if (srv_cfg->greet_pause > 0 && !s->relay_ok) {
@@ -1563,12 +2019,6 @@ listeners_sync(const struct config *cfg, int privileged,
 
 	for (i = 0; i < cfg->nlisten; i++) {
 		lc = &cfg->listens[i];
-		if (lc->mode == LISTEN_SMTPS) {
-			xasprintf(err, "listen %s:%d smtps: implicit TLS is "
-			    "not available in this version", lc->addr,
-			    lc->port);
-			return (-1);
-		}
 		nfam = 0;
 		if (lc->family == AF_INET || lc->family == AF_UNSPEC)
 			fams[nfam++] = AF_INET;
@@ -1623,21 +2073,128 @@ listeners_free_list(struct listener *l)
 	}
 }
 
+/* Who must be able to read our files: `user` when we start as root. */
+static const char *
+reader_user(const struct config *cfg)
+{
+	return (geteuid() == 0 ? cfg->user : NULL);
+}
+
+static int
+config_has_smtps(const struct config *cfg)
+{
+	size_t	 i;
+
+	for (i = 0; i < cfg->nlisten; i++)
+		if (cfg->listens[i].mode == LISTEN_SMTPS)
+			return (1);
+	return (0);
+}
+
+/*
+ * The server certificate for cfg into *out (NULL when none is
+ * configured). -1 with *err when tls_cert/tls_key are set but broken.
+ */
+static int
+tls_load(const struct config *cfg, struct tls_server_creds **out,
+    char **err)
+{
+	char	*why = NULL;
+
+	*out = NULL;
+	if ((cfg->tls_cert == NULL || cfg->tls_cert[0] == '\0') &&
+	    (cfg->tls_key == NULL || cfg->tls_key[0] == '\0'))
+		return (0);
+	if (cfg->tls_cert == NULL || cfg->tls_cert[0] == '\0' ||
+	    cfg->tls_key == NULL || cfg->tls_key[0] == '\0') {
+		xasprintf(err, "tls_cert and tls_key go together: set both");
+		return (-1);
+	}
+	if ((*out = tls_server_creds_load(cfg->tls_cert, cfg->tls_key,
+	    reader_user(cfg), &why)) == NULL) {
+		xasprintf(err, "server certificate %s: %s", cfg->tls_cert,
+		    why);
+		free(why);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * DIR/users, judged for who may read it; a missing file is an empty
+ * table. Problems are logged, and *bad set when a line had an error (the
+ * table then holds the lines that parsed).
+ */
+static struct users_table *
+users_read(const struct config *cfg, int *bad)
+{
+	struct users_table	*t;
+	struct diags		 d;
+	struct stat		 st;
+	char			*path;
+	size_t			 i;
+	int			 rc;
+
+	t = xcalloc(1, sizeof *t);
+	t->refs = 1;
+	if (cfg->dir == NULL)
+		return (t);
+	xasprintf(&path, "%s/users", cfg->dir);
+	memset(&d, 0, sizeof d);
+	if (stat(path, &st) == 0)
+		privsep_check_secret(path, reader_user(cfg), &d, "users file");
+	rc = users_load(path, &t->u, &d);
+	for (i = 0; i < d.n; i++)
+		if (d.v[i].line > 0)
+			log_warn("%s:%d:%d: %s", d.v[i].file, d.v[i].line,
+			    d.v[i].col, d.v[i].msg);
+		else
+			log_warn("%s: %s", d.v[i].file, d.v[i].msg);
+	diags_free(&d);
+	free(path);
+	*bad = rc == -1;
+	return (t);
+}
+
 int
 smtp_server_listen(const struct config *cfg, char **err)
 {
-	struct listener	*added = NULL;
-	struct buf	 skipped;
+	struct listener		*added = NULL;
+	struct buf		 skipped;
+	struct tls_server_creds	*tls;
+	struct users_table	*users;
+	char			*why = NULL;
+	int			 bad;
 
+	if (tls_load(cfg, &tls, &why) == -1) {
+		if (config_has_smtps(cfg)) {
+			xasprintf(err, "%s; the smtps listener cannot run "
+			    "without it", why);
+			free(why);
+			return (-1);
+		}
+		log_warn("%s; STARTTLS is not offered", why);
+		free(why);
+	}
+	if (tls == NULL && config_has_smtps(cfg)) {
+		xasprintf(err, "an smtps listener needs tls_cert and tls_key "
+		    "(a self-signed pair: hikyaku cert new)");
+		return (-1);
+	}
 	buf_init(&skipped);
 	if (listeners_sync(cfg, 1, &added, &skipped, err) == -1) {
 		listeners_free_list(added);
 		buf_free(&skipped);
+		tls_server_creds_put(tls);
 		return (-1);
 	}
+	/* Bad lines are logged; the accounts that parsed still work. */
+	users = users_read(cfg, &bad);
 	buf_free(&skipped);
 	srv_listeners = added;
 	srv_cfg = cfg;
+	srv_tls = tls;
+	srv_users = users;
 	return (0);
 }
 
@@ -1661,10 +2218,33 @@ smtp_server_start(void)
 int
 smtp_server_reconfigure(const struct config *cfg, char **err)
 {
-	struct listener	*added = NULL, *l, **lp;
-	struct buf	 skipped;
-	size_t		 i;
+	struct listener		*added = NULL, *l, **lp;
+	struct buf		 skipped;
+	struct tls_server_creds	*tls;
+	struct users_table	*users;
+	char			*why = NULL;
+	size_t			 i;
+	int			 keep_tls = 0, bad;
 
+	if (tls_load(cfg, &tls, &why) == -1) {
+		if (srv_tls != NULL) {
+			/* A renewal gone wrong must not take TLS away. */
+			keep_tls = 1;
+			log_warn("reload: %s; keeping the certificate loaded "
+			    "before in service", why);
+		} else if (config_has_smtps(cfg)) {
+			xasprintf(err, "%s; the smtps listener cannot run "
+			    "without it", why);
+			free(why);
+			return (-1);
+		} else
+			log_warn("reload: %s; STARTTLS is not offered", why);
+		free(why);
+	} else if (tls == NULL && config_has_smtps(cfg)) {
+		xasprintf(err, "an smtps listener needs tls_cert and tls_key "
+		    "(a self-signed pair: hikyaku cert new)");
+		return (-1);
+	}
 	for (l = srv_listeners; l != NULL; l = l->next)
 		l->keep = 0;
 	buf_init(&skipped);
@@ -1677,9 +2257,24 @@ smtp_server_reconfigure(const struct config *cfg, char **err)
 			    skipped.data);
 		listeners_free_list(added);
 		buf_free(&skipped);
+		tls_server_creds_put(tls);
 		return (-1);
 	}
 	buf_free(&skipped);
+	if (!keep_tls) {
+		/* Sessions under TLS hold their own reference. */
+		tls_server_creds_put(srv_tls);
+		srv_tls = tls;
+	}
+	users = users_read(cfg, &bad);
+	if (bad) {
+		log_warn("reload: the users file has errors; keeping the "
+		    "accounts read before");
+		users_table_put(users);
+	} else {
+		users_table_put(srv_users);
+		srv_users = users;
+	}
 	for (i = 0; i < cfg->nlisten; i++)
 		for (l = srv_listeners; l != NULL; l = l->next)
 			if (l->port == cfg->listens[i].port &&
@@ -1710,13 +2305,18 @@ smtp_server_reconfigure(const struct config *cfg, char **err)
 void
 smtp_server_shutdown(void)
 {
-	struct session	*s, *next;
+	struct session		*s, *next;
+	struct auth_fail	*f;
 
 	listeners_free_list(srv_listeners);
 	srv_listeners = NULL;
 	ev_timer_free(srv_accept_timer);
 	srv_accept_timer = NULL;
 	srv_started = 0;
+	while ((f = srv_auth_fails) != NULL) {
+		srv_auth_fails = f->next;
+		free(f);
+	}
 	for (s = srv_sessions; s != NULL; s = next) {
 		next = s->next;
 		session_hold(s);
@@ -1726,6 +2326,10 @@ smtp_server_shutdown(void)
 		session_close(s, NULL);
 		session_unhold(s);
 	}
+	tls_server_creds_put(srv_tls);
+	srv_tls = NULL;
+	users_table_put(srv_users);
+	srv_users = NULL;
 }
 
 size_t

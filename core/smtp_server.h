@@ -10,9 +10,21 @@
  * is refused with one `550 5.5.2` after the real end; command and DATA
  * phases run under deadlines, never idle timers; nothing blocks the loop,
  * so idle clients never delay others. Relaying follows the built-in policy
- * (loopback clients relay, others send only to local domains). STARTTLS
- * and AUTH have their states but are neither advertised nor accepted
- * until the TLS/SASL work lands.
+ * (loopback and authenticated clients relay, others send only to local
+ * domains).
+ *
+ * TLS and AUTH: STARTTLS is offered on relay and submission listeners
+ * when tls_cert/tls_key loaded; `smtps` listeners handshake at connect.
+ * The handshake runs under the command deadline; after STARTTLS the
+ * session starts over from EHLO and plaintext pipelined behind STARTTLS
+ * is discarded. AUTH (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN against
+ * DIR/users) is offered only under TLS unless smtpd_plaintext_auth; a
+ * submission listener answers MAIL before AUTH with 530 5.7.0. Failed
+ * attempts are counted per client IP: each failure waits longer before
+ * its 535, and too many end the session with 421. Certificate problems
+ * are reported with the fix: at start an smtps listener with a broken
+ * certificate is an error, other listeners just do not offer STARTTLS;
+ * on reload a broken new certificate keeps the old one in service.
  *
  * Config lifetime: the server reads names and local domains from the
  * config last given to smtp_server_listen()/smtp_server_reconfigure();

@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <gnutls/x509.h>
 
+#include "config.h"
 #include "event.h"
 #include "log.h"
+#include "privsep.h"
 #include "remotes.h"
 #include "tls.h"
 #include "tls_diag.h"
@@ -339,4 +342,136 @@ tls_session_describe(gnutls_session_t s)
 	xasprintf(&d, "%s with cipher %s", proto ? proto : "?",
 	    cipher ? cipher : "?");
 	return d;
+}
+
+/* Server side */
+
+struct tls_server_creds {
+	gnutls_certificate_credentials_t cred;
+	unsigned	 refs;
+};
+
+/* A certificate is public, so only "can user read it" matters for it. */
+static int
+server_file_readable(const char *path, const char *what, const char *user,
+    int secret, char **err)
+{
+	struct diags d;
+	struct stat st;
+	int rc;
+
+	if (stat(path, &st) == -1) {
+		xasprintf(err, "cannot read %s %s: %s", what, path,
+		    strerror(errno));
+		return -1;
+	}
+	if (!secret && (st.st_mode & S_IROTH))
+		return 0;
+	memset(&d, 0, sizeof(d));
+	rc = privsep_check_secret(path, user, &d, what);
+	if (rc == -1 && d.n > 0) {
+		/* For a key, "readable by everyone" is a warning, not a
+		 * reason to refuse it. */
+		if (strstr(d.v[0].msg, " is not readable by ") != NULL) {
+			xasprintf(err, "%s: %s", path, d.v[0].msg);
+			diags_free(&d);
+			return -1;
+		}
+		log_warn("%s: %s", path, d.v[0].msg);
+	}
+	diags_free(&d);
+	return 0;
+}
+
+struct tls_server_creds *
+tls_server_creds_load(const char *cert_path, const char *key_path,
+    const char *user, char **err)
+{
+	struct tls_server_creds *c;
+	struct tls_verdict v;
+	size_t i;
+	int rc;
+
+	if (server_file_readable(cert_path, "server certificate", user, 0,
+	    err) == -1 ||
+	    server_file_readable(key_path, "server key", user, 1, err) == -1)
+		return NULL;
+	tls_diag_init(&v);
+	tls_diag_check_local(&v, cert_path, key_path, 0);
+	for (i = 0; i < v.nfindings; i++) {
+		const struct tls_finding *f = &v.findings[i];
+
+		if (f->severity == TLS_DIAG_ERROR) {
+			xasprintf(err, "%s%s%s", f->text, f->fix ? "; fix: " :
+			    "", f->fix ? f->fix : "");
+			tls_diag_free(&v);
+			return NULL;
+		}
+	}
+	for (i = 0; i < v.nfindings; i++)
+		if (v.findings[i].severity == TLS_DIAG_WARNING)
+			log_warn("server certificate %s: %s%s%s", cert_path,
+			    v.findings[i].text, v.findings[i].fix ?
+			    "; fix: " : "", v.findings[i].fix ?
+			    v.findings[i].fix : "");
+	tls_diag_free(&v);
+	c = xcalloc(1, sizeof(*c));
+	if ((rc = gnutls_certificate_allocate_credentials(&c->cred)) < 0) {
+		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+		free(c);
+		return NULL;
+	}
+	if ((rc = gnutls_certificate_set_x509_key_file(c->cred, cert_path,
+	    key_path, GNUTLS_X509_FMT_PEM)) < 0) {
+		xasprintf(err, "cannot load server certificate %s with key "
+		    "%s: %s", cert_path, key_path, gnutls_strerror(rc));
+		gnutls_certificate_free_credentials(c->cred);
+		free(c);
+		return NULL;
+	}
+	c->refs = 1;
+	return c;
+}
+
+void
+tls_server_creds_ref(struct tls_server_creds *c)
+{
+	c->refs++;
+}
+
+void
+tls_server_creds_put(struct tls_server_creds *c)
+{
+	if (c == NULL || --c->refs > 0)
+		return;
+	gnutls_certificate_free_credentials(c->cred);
+	free(c);
+}
+
+int
+tls_server_session(gnutls_session_t *out, struct tls_server_creds *c,
+    char **err)
+{
+	gnutls_session_t s;
+	const char *errpos;
+	int rc;
+
+	rc = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK |
+	    GNUTLS_NO_SIGNAL);
+	if (rc < 0) {
+		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+		return -1;
+	}
+	if ((rc = gnutls_priority_set_direct(s, TLS_PRIORITIES,
+	    &errpos)) < 0 ||
+	    (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+	    c->cred)) < 0) {
+		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+		gnutls_deinit(s);
+		return -1;
+	}
+	/* Submission clients authenticate with SASL, not certificates. */
+	gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
+	*out = s;
+	return 0;
 }
