@@ -25,5 +25,7 @@ int	 cli_tls(int argc, char **argv, const char *confdir);
 int	 cli_cert(int argc, char **argv, const char *confdir);
 /* hikyaku passwd NAME [--stdin] [--delete] (console/cli_passwd.c) */
 int	 cli_passwd(int argc, char **argv, const char *confdir);
+/* hikyaku trace ADDR... | --bt (console/cli_trace.c) */
+int	 cli_trace(int argc, char **argv, const char *confdir);
 
 #endif

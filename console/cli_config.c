@@ -6,8 +6,35 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
+#include "aliases.h"
 #include "cli.h"
 #include "config.h"
+#include "maps.h"
+
+/* What the rule files hold, one line, for a quick sanity look. */
+static void
+print_rules(const struct config *c)
+{
+	if (c->access == NULL && c->aliases == NULL && c->transport == NULL &&
+	    c->sasl_passwd == NULL && c->sender_relay == NULL &&
+	    c->generics == NULL)
+		return;
+	printf("rules:");
+	if (c->access != NULL)
+		printf(" access %zu", c->access->n);
+	if (c->aliases != NULL)
+		printf(" aliases %zu", c->aliases->n);
+	if (c->transport != NULL)
+		printf(" transport %zu", c->transport->n);
+	if (c->sasl_passwd != NULL)
+		printf(" sasl_passwd %zu", c->sasl_passwd->n);
+	if (c->sender_relay != NULL)
+		printf(" sender_relay %zu", c->sender_relay->n);
+	if (c->generics != NULL)
+		printf(" generics %zu", c->generics->n);
+	printf(" (hikyaku trace ADDR shows what they decide)\n");
+}
 
 int
 cli_config_check(int argc, char **argv, const char *confdir)
@@ -33,7 +60,7 @@ cli_config_check(int argc, char **argv, const char *confdir)
 	rc = config_load(confdir, &cfg, &d);
 	diags_print(&d, stdout);
 	if (!quiet) {
-		if (rc == 0)
+		if (rc == 0) {
 			printf("%s: configuration OK (%zu listener%s, %zu "
 			    "remote%s, %zu local domain%s, %zu warning%s)\n",
 			    confdir, cfg->nlisten, cfg->nlisten == 1 ? "" : "s",
@@ -41,7 +68,8 @@ cli_config_check(int argc, char **argv, const char *confdir)
 			    cfg->nlocal_domains,
 			    cfg->nlocal_domains == 1 ? "" : "s",
 			    d.n, d.n == 1 ? "" : "s");
-		else
+			print_rules(cfg);
+		} else
 			printf("%s: %zu error%s, %zu warning%s\n", confdir,
 			    diags_count(&d, DIAG_ERROR),
 			    diags_count(&d, DIAG_ERROR) == 1 ? "" : "s",

@@ -27,6 +27,9 @@ usage(FILE *f)
 	    "  status [--json]                  daemon, listeners, queue, remotes\n"
 	    "  status --check [THRESHOLDS]      health verdict for monitoring\n"
 	    "  config check [-q]                validate the configuration\n"
+	    "  trace ADDR... [--client IP] [--from A] [--auth U] [--mode M]\n"
+	    "                                   where mail goes, and which line\n"
+	    "                                   decided (--bt: sendmail -bt)\n"
 	    "  tls check HOST[:PORT]|--remote N [REMOTES OPTIONS]\n"
 	    "                                   handshake and explain the verdict\n"
 	    "  cert show FILE [--key K] [--der] certificate details and problems\n"
@@ -94,6 +97,8 @@ main(int argc, char **argv)
 		return cli_config_check(argc - 1, argv + 1, confdir);
 	if (strcmp(argv[0], "tls") == 0)
 		return cli_tls(argc, argv, confdir);
+	if (strcmp(argv[0], "trace") == 0)
+		return cli_trace(argc, argv, confdir);
 	if (strcmp(argv[0], "cert") == 0)
 		return cli_cert(argc, argv, confdir);
 	if (strcmp(argv[0], "passwd") == 0)

@@ -963,6 +963,41 @@ parse_options(int argc, char **argv, struct sm_opts *o)
 	return i;
 }
 
+/*
+ * -bt: sendmail's address test mode is `hikyaku trace --bt`, so this
+ * injector links no readline. The hikyaku next to us comes first (a
+ * build tree, a sandbox), then the installed one.
+ */
+static int
+exec_trace(const char *confdir)
+{
+	char self[4096], *slash, *prog = NULL;
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			xasprintf(&prog, "%s/hikyaku", self);
+			if (access(prog, X_OK) == -1) {
+				free(prog);
+				prog = NULL;
+			}
+		}
+	}
+	if (prog == NULL)
+		xasprintf(&prog, "%s/hikyaku", HIKYAKU_BINDIR);
+	if (confdir != NULL)
+		execl(prog, "hikyaku", "-C", confdir, "trace", "--bt",
+		    (char *)NULL);
+	else
+		execl(prog, "hikyaku", "trace", "--bt", (char *)NULL);
+	fprintf(stderr, PROG ": cannot run %s: %s\n", prog, strerror(errno));
+	free(prog);
+	return EX_UNAVAILABLE;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -981,9 +1016,11 @@ main(int argc, char **argv)
 		usage();
 		return EX_USAGE;
 	}
+	if (o.mode == MODE_UNSUPPORTED && strcmp(o.mode_flag, "-bt") == 0)
+		return exec_trace(o.confdir);
 	if (o.mode == MODE_UNSUPPORTED) {
-		fprintf(stderr, PROG ": %s is not supported yet (address "
-		    "testing comes with `hikyaku trace`)\n", o.mode_flag);
+		fprintf(stderr, PROG ": %s is not supported (address testing "
+		    "is -bt, or `hikyaku trace`)\n", o.mode_flag);
 		return EX_UNAVAILABLE;
 	}
 	if (load_ctx(&x, o.confdir ? o.confdir : config_default_dir()) == -1) {

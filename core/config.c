@@ -16,8 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
+#include "aliases.h"
 #include "config.h"
 #include "log.h"
+#include "maps.h"
 #include "privsep.h"
 #include "remotes.h"
 #include "util.h"
@@ -822,6 +825,99 @@ check_secrets(struct config *c, const char *remotes_path, struct diags *d)
 		privsep_check_secret(c->tls_key, reader, d, "tls_key");
 }
 
+/* ---- rule files ---- */
+
+/*
+ * Load DIR/name with load() into *table unless the file is missing (no
+ * rules). -1 when it had errors.
+ */
+static int
+rules_file_load(struct config *c, const char *name, void **table,
+    int (*load)(const char *, void **, struct diags *), struct diags *d)
+{
+	char *path;
+	int rc = 0;
+
+	xasprintf(&path, "%s/%s", c->dir, name);
+	if (access(path, F_OK) == 0 && load(path, table, d) == -1)
+		rc = -1;
+	free(path);
+	return rc;
+}
+
+/* Adapters: the loaders differ only in the type of their table. */
+static int
+load_access(const char *p, void **t, struct diags *d)
+{
+	return access_load(p, (struct access **)t, d);
+}
+
+static int
+load_aliases(const char *p, void **t, struct diags *d)
+{
+	return aliases_load(p, (struct aliases **)t, d);
+}
+
+static int
+load_transport(const char *p, void **t, struct diags *d)
+{
+	return transport_load(p, (struct transport **)t, d);
+}
+
+static int
+load_sasl_passwd(const char *p, void **t, struct diags *d)
+{
+	return sasl_passwd_load(p, (struct sasl_passwd **)t, d);
+}
+
+static int
+load_sender_relay(const char *p, void **t, struct diags *d)
+{
+	return sender_relay_load(p, (struct addr_map **)t, d);
+}
+
+static int
+load_generics(const char *p, void **t, struct diags *d)
+{
+	return generics_load(p, (struct addr_map **)t, d);
+}
+
+/* The warnings DESIGN §2 and §12 ask `config check` and start-up for. */
+static void
+rules_check(struct config *c, struct diags *d)
+{
+	const char *reader = geteuid() == 0 ? c->user : NULL;
+
+	if (c->access != NULL)
+		access_check_config(c->access, c->peer_lookup, d);
+	if (c->sasl_passwd != NULL)
+		privsep_check_secret(c->sasl_passwd->file, reader, d,
+		    "sasl_passwd");
+	/* Postfix's trap: a key spelled unlike the hop it should serve. */
+	for (size_t i = 0; c->sasl_passwd != NULL && i < c->nremotes; i++) {
+		const struct remote *r = &c->remotes[i];
+		const struct sasl_passwd_entry *e;
+		char *spell;
+		int miss = 0;
+
+		if (r->user != NULL)
+			continue;
+		xasprintf(&spell, "[%s]:%d", r->host, r->port);
+		e = sasl_passwd_lookup(c->sasl_passwd, spell, 25, &miss);
+		if (e != NULL && miss)
+			diags_add(d, e->file, e->line, 1, DIAG_WARNING,
+			    "\"%s\" serves remote %s (%s line %d) here, but "
+			    "Postfix would not match it: spell the key as "
+			    "%s", e->key, r->host, r->file, r->line, spell);
+		free(spell);
+	}
+	if (c->aliases != NULL && c->mailbox_root == NULL &&
+	    (c->adminaddr == NULL || c->adminaddr[0] == '\0'))
+		diags_add(d, c->aliases->file, 0, 0, DIAG_WARNING,
+		    "neither adminaddr nor mailbox_root is set: local names "
+		    "that no alias expands are refused with 550 5.1.1");
+}
+
 /* ---- load ---- */
 
 int
@@ -860,6 +956,28 @@ config_load(const char *dir, struct config **out, struct diags *d)
 		rc = -1;
 	free(path);
 
+	/* Every file is read, so one run reports the errors of all. */
+	if (rules_file_load(c, "access", (void **)&c->access, load_access,
+	    d) == -1)
+		rc = -1;
+	if (rules_file_load(c, "aliases", (void **)&c->aliases, load_aliases,
+	    d) == -1)
+		rc = -1;
+	if (rules_file_load(c, "transport", (void **)&c->transport,
+	    load_transport, d) == -1)
+		rc = -1;
+	if (rules_file_load(c, "sasl_passwd", (void **)&c->sasl_passwd,
+	    load_sasl_passwd, d) == -1)
+		rc = -1;
+	if (rules_file_load(c, "sender_relay", (void **)&c->sender_relay,
+	    load_sender_relay, d) == -1)
+		rc = -1;
+	if (rules_file_load(c, "generics", (void **)&c->generics,
+	    load_generics, d) == -1)
+		rc = -1;
+	if (rc == 0)
+		rules_check(c, d);
+
 	if (rc == -1 || diags_has_errors(d)) {
 		config_free(c);
 		return -1;
@@ -887,6 +1005,12 @@ config_free(struct config *c)
 	for (size_t i = 0; i < c->nlocal_domains; i++)
 		free(c->local_domains[i]);
 	free(c->local_domains);
+	access_free(c->access);
+	aliases_free(c->aliases);
+	transport_free(c->transport);
+	sasl_passwd_free(c->sasl_passwd);
+	addr_map_free(c->sender_relay);
+	addr_map_free(c->generics);
 	free(c->dir);
 	free(c);
 }

@@ -1,7 +1,8 @@
 /*
  * config: the configuration directory (hikyaku.conf, remotes,
- * local-host-names) read into one struct config, and the diagnostics
- * every parser in hikyaku reports through.
+ * local-host-names, access, aliases, transport, sasl_passwd, sender_relay,
+ * generics) read into one struct config, and the diagnostics every parser
+ * in hikyaku reports through.
  *
  * Promises: one key table (config_table.c) drives parsing, `config check`,
  * the console and the man page; every problem is a diagnostic with
@@ -18,6 +19,12 @@
 #include <stdio.h>
 
 #include "remotes.h"
+
+struct access;
+struct aliases;
+struct transport;
+struct sasl_passwd;
+struct addr_map;
 
 /* Diagnostics: warnings never fail a load, errors always do. */
 struct diag {
@@ -78,12 +85,20 @@ struct config {
 	size_t		 nremotes;
 	char		**local_domains;	/* lower case, no trailing dot */
 	size_t		 nlocal_domains;
+	/* The rule files; NULL when the file does not exist (no rules). */
+	struct access		*access;
+	struct aliases		*aliases;
+	struct transport	*transport;
+	struct sasl_passwd	*sasl_passwd;
+	struct addr_map		*sender_relay;
+	struct addr_map		*generics;
 };
 
 /*
- * Read DIR/hikyaku.conf, DIR/remotes and DIR/local-host-names. Missing
- * remotes or local-host-names are empty; a missing hikyaku.conf means all
- * defaults. Returns 0 when there was no error (warnings allowed) and sets
+ * Read DIR/hikyaku.conf, DIR/remotes, DIR/local-host-names and the rule
+ * files (access, aliases, transport, sasl_passwd, sender_relay,
+ * generics). Missing files other than hikyaku.conf are empty; a missing
+ * hikyaku.conf means all defaults. Returns 0 when there was no error (warnings allowed) and sets
  * *out; returns -1 with *out NULL otherwise.
  */
 int	 config_load(const char *dir, struct config **out, struct diags *d);

@@ -6,6 +6,14 @@
  * on a FIFO run list; deferred ones wait for one retry timer armed at the
  * earliest next try.
  *
+ * Each due recipient is routed by the rules engine (rules.h): local
+ * recipients expand through aliases and are delivered here (local.h:
+ * mbox, Maildir, pipes), addresses an alias expands to join the envelope
+ * as recipients of their own (ORCPT names the alias), and SMTP recipients
+ * go to a pool: the remotes list (with failover) or one pool per next hop
+ * that transport or sender_relay chose. Every outcome is logged with the
+ * rule (file:line) behind it, the same the tracer prints.
+ *
  * Delivery is organised per remote (a "pool"): a job is one message and
  * the recipients it should carry to that remote. A pool keeps up to
  * max_connections_per_remote client sessions and a list of waiting jobs;
@@ -26,11 +34,14 @@
 
 #include "bounce.h"
 #include "config.h"
+#include "dns.h"
 #include "envelope.h"
 #include "event.h"
+#include "local.h"
 #include "log.h"
 #include "queue.h"
 #include "remotes.h"
+#include "rules.h"
 #include "scheduler.h"
 #include "smtp_client.h"
 #include "util.h"
@@ -51,9 +62,12 @@ struct sched_pool;
 
 struct sched_job {
 	struct sched_entry	*entry;
+	struct sched_pool	*pool;
 	size_t			 remote_idx;	/* index into the pools */
 	size_t			*rcpt_idx;	/* recipients carried */
 	const char		**rcpt_addrs;
+	char			**rules;	/* per recipient: the route rule */
+	char			*sender;	/* after generics */
 	size_t			 nrcpt;
 	struct smtp_client_msg	 msg;
 	struct sched_job	*next;
@@ -71,8 +85,15 @@ struct sched_conn {
 };
 
 struct sched_pool {
-	const struct remote	*remote;
+	const struct remote	*remote;	/* &own */
+	struct remote		 own;		/* with sasl_passwd credentials */
 	size_t			 idx;
+	int			 is_route;	/* a transport/sender_relay hop */
+	char			*key;		/* route pools: rules' key */
+	int			 mx;		/* resolve MX before connecting */
+	struct dns_query	*dnsq;
+	struct sockaddr_storage	*addrs;		/* MX answer, cached */
+	size_t			 naddrs;
 	int			 retired;	/* from a previous config */
 	struct sched_conn	*conns;
 	size_t			 nconn;
@@ -96,6 +117,8 @@ static struct sched_pool	**sched_pools;
 static size_t			 sched_npools;
 static struct sched_pool	**sched_retired;
 static size_t			 sched_nretired;
+static struct sched_pool	**sched_routes;
+static size_t			 sched_nroutes;
 static struct ev_timer		*sched_retry_timer;
 static struct ev_timer		*sched_run_timer;
 static struct sched_observer_slot sched_observers[SCHED_MAX_OBSERVERS];
@@ -108,6 +131,23 @@ static void	sched_run(void *);
 static void	sched_pool_kick(struct sched_pool *);
 static void	sched_job_finish(struct sched_job *, const char *relay);
 static void	sched_entry_settle(struct sched_entry *);
+
+static void
+sched_job_free(struct sched_job *j)
+{
+	size_t	 i;
+
+	if (j->msg.msg_fd != -1)
+		close(j->msg.msg_fd);
+	smtp_client_msg_clear(&j->msg);
+	for (i = 0; j->rules != NULL && i < j->nrcpt; i++)
+		free(j->rules[i]);
+	free(j->rules);
+	free(j->sender);
+	free(j->rcpt_idx);
+	free(j->rcpt_addrs);
+	free(j);
+}
 
 static int64_t
 wall_now(void)
@@ -371,7 +411,8 @@ sched_pool_new(const struct remote *r, size_t idx)
 	struct sched_pool	*p;
 
 	p = xcalloc(1, sizeof *p);
-	p->remote = r;
+	rules_remote_with_credentials(sched_cfg, r, &p->own, NULL);
+	p->remote = &p->own;
 	p->idx = idx;
 	p->up = 1;
 	p->waiting_tail = &p->waiting;
@@ -483,7 +524,7 @@ sched_conn_take_job(struct sched_conn *c)
 
 /* Jobs of a pool that cannot reach its remote move to the next one. */
 static void
-sched_pool_fail_waiting(struct sched_pool *p, const char *why)
+sched_pool_fail_waiting(struct sched_pool *p, const char *why, int temporary)
 {
 	struct sched_job	*j;
 	size_t			 i;
@@ -492,7 +533,7 @@ sched_pool_fail_waiting(struct sched_pool *p, const char *why)
 		smtp_client_msg_clear(&j->msg);
 		j->msg.results = xcalloc(j->nrcpt, sizeof *j->msg.results);
 		for (i = 0; i < j->nrcpt; i++) {
-			j->msg.results[i].temporary = 1;
+			j->msg.results[i].temporary = temporary;
 			j->msg.results[i].reply = xstrdup(why);
 		}
 		sched_job_finish(j, NULL);
@@ -530,8 +571,13 @@ sched_client_event(struct smtp_client_session *s, enum smtp_client_event ev,
 		j = c->job;
 		c->job = NULL;
 		c->ready = 0;
-		if (!c->ever_ready)
+		if (!c->ever_ready) {
 			sched_pool_set_down(p, whycopy);
+			/* Ask DNS again next time: the MX set may have moved. */
+			free(p->addrs);
+			p->addrs = NULL;
+			p->naddrs = 0;
+		}
 		if (j != NULL)
 			sched_job_finish(j, smtp_client_relay(s));
 		sched_conn_free(c);
@@ -541,7 +587,7 @@ sched_client_event(struct smtp_client_session *s, enum smtp_client_event ev,
 		 * queueing connection attempts that will fail the same way.
 		 */
 		if (!p->up && p->nconn == 0)
-			sched_pool_fail_waiting(p, whycopy);
+			sched_pool_fail_waiting(p, whycopy, 1);
 		else
 			sched_pool_kick(p);
 		free(whycopy);
@@ -562,6 +608,27 @@ sched_client_event(struct smtp_client_session *s, enum smtp_client_event ev,
 }
 
 static void
+sched_pool_mx_done(const struct dns_result *res, void *arg)
+{
+	struct sched_pool	*p = arg;
+	char			*why;
+
+	p->dnsq = NULL;
+	if (res->status != DNS_OK) {
+		xasprintf(&why, "MX lookup for %s failed: %s", p->remote->host,
+		    res->error != NULL ? res->error : "no answer");
+		sched_pool_set_down(p, why);
+		sched_pool_fail_waiting(p, why, res->status == DNS_TEMPFAIL);
+		free(why);
+		return;
+	}
+	p->addrs = xreallocarray(NULL, res->naddrs, sizeof *p->addrs);
+	memcpy(p->addrs, res->addrs, res->naddrs * sizeof *p->addrs);
+	p->naddrs = res->naddrs;
+	sched_pool_kick(p);
+}
+
+static void
 sched_pool_kick(struct sched_pool *p)
 {
 	struct sched_conn	*c;
@@ -571,6 +638,13 @@ sched_pool_kick(struct sched_pool *p)
 
 	if (p->retired || sched_stopping)
 		return;
+	if (p->mx && p->addrs == NULL) {
+		/* An unbracketed hop: its MX hosts first (DESIGN §5). */
+		if (p->dnsq == NULL && p->waiting != NULL)
+			p->dnsq = dns_resolve_mx(p->remote->host,
+			    p->remote->port, sched_pool_mx_done, p);
+		return;
+	}
 	for (c = p->conns; c != NULL; c = c->next) {
 		if (c->ready && c->job == NULL) {
 			sched_conn_take_job(c);
@@ -591,6 +665,8 @@ sched_pool_kick(struct sched_pool *p)
 		    sched_cfg->helo_name : sched_cfg->me;
 		c->target.timeout = sched_cfg->command_timeout > 0 ?
 		    sched_cfg->command_timeout : 300;
+		c->target.addrs = p->addrs;
+		c->target.naddrs = p->naddrs;
 		c->idle_timer = ev_timer_new(sched_idle_close, c);
 		c->next = p->conns;
 		p->conns = c;
@@ -603,18 +679,39 @@ sched_pool_kick(struct sched_pool *p)
 
 /* --- outcomes --- */
 
+/*
+ * One line per outcome, Postfix-style, naming the rule (file:line) that
+ * routed it and, for alias results, the address it came from.
+ */
+static void
+sched_log_outcome_to(const struct envelope *env, const struct envelope_rcpt *r,
+    const char *to, const char *relay, const char *rule, const char *status,
+    const char *text)
+{
+	char		 delay[32], *orig = NULL;
+	const char	*o = r->orcpt;
+
+	if (o != NULL && ascii_strncasecmp(o, "rfc822;", 7) == 0)
+		o += 7;
+	if (to != NULL && ascii_strcasecmp(to, r->addr) != 0)
+		o = r->addr;
+	if (o != NULL && ascii_strcasecmp(o, to != NULL ? to : r->addr) != 0)
+		xasprintf(&orig, ", orig_to=<%s>", o);
+	snprintf(delay, sizeof delay, "%lld",
+	    (long long)(wall_now() - env->arrival));
+	log_info("%s: to=<%s>%s, relay=%s, rule=%s, delay=%s, attempts=%d, "
+	    "dsn=%s, status=%s (%s)", env->id, to != NULL ? to : r->addr,
+	    orig != NULL ? orig : "", relay != NULL ? relay : "none",
+	    rule != NULL ? rule : "-", delay, r->attempts,
+	    r->dsn_status != NULL ? r->dsn_status : "-", status, text);
+	free(orig);
+}
+
 static void
 sched_log_outcome(const struct envelope *env, const struct envelope_rcpt *r,
     const char *relay, const char *status, const char *text)
 {
-	char	 delay[32];
-
-	snprintf(delay, sizeof delay, "%lld",
-	    (long long)(wall_now() - env->arrival));
-	log_info("%s: to=<%s>, relay=%s, delay=%s, attempts=%d, dsn=%s, "
-	    "status=%s (%s)", env->id, r->addr, relay != NULL ? relay : "none",
-	    delay, r->attempts, r->dsn_status != NULL ? r->dsn_status : "-",
-	    status, text);
+	sched_log_outcome_to(env, r, NULL, relay, NULL, status, text);
 }
 
 static void
@@ -674,8 +771,8 @@ sched_job_finish(struct sched_job *j, const char *relay)
 			set_str(&r->relay, where);
 			set_str(&r->last_error, NULL);
 			sched_counters.delivered_total++;
-			sched_pools[j->remote_idx]->delivered++;
-			sched_log_outcome(env, r, where, "sent", text);
+			j->pool->delivered++;
+			sched_log_outcome_to(env, r, NULL, where, j->rules[i], "sent", text);
 			continue;
 		}
 		bounce_status_of(text, res->temporary ? "4.0.0" : "5.0.0",
@@ -688,13 +785,13 @@ sched_job_finish(struct sched_job *j, const char *relay)
 			r->attempts++;
 			r->state = RCPT_BOUNCED;
 			sched_counters.bounced_total++;
-			sched_log_outcome(env, r, where, "bounced", text);
+			sched_log_outcome_to(env, r, NULL, where, j->rules[i], "bounced", text);
 			continue;
 		}
-		if (j->remote_idx + 1 < sched_npools) {
+		if (!j->pool->is_route && j->remote_idx + 1 < sched_npools) {
 			if (next == NULL)
 				next = xcalloc(j->nrcpt, sizeof *next);
-			next[nnext++] = j->rcpt_idx[i];
+			next[nnext++] = i;
 			continue;
 		}
 		r->attempts++;
@@ -706,14 +803,14 @@ sched_job_finish(struct sched_job *j, const char *relay)
 			set_str(&r->last_error, text);
 			free(text);
 			sched_counters.bounced_total++;
-			sched_log_outcome(env, r, where, "bounced",
+			sched_log_outcome_to(env, r, NULL, where, j->rules[i], "bounced",
 			    r->last_error);
 			continue;
 		}
 		r->state = RCPT_DEFERRED;
 		r->next_try = now + sched_backoff(r->attempts);
 		sched_counters.deferred_total++;
-		sched_log_outcome(env, r, where, "deferred", text);
+		sched_log_outcome_to(env, r, NULL, where, j->rules[i], "deferred", text);
 	}
 	if (nnext > 0) {
 		/* Failover: the same recipients, the next remote. */
@@ -722,11 +819,19 @@ sched_job_finish(struct sched_job *j, const char *relay)
 		nj = xcalloc(1, sizeof *nj);
 		nj->entry = e;
 		nj->remote_idx = j->remote_idx + 1;
-		nj->rcpt_idx = next;
+		nj->pool = sched_pools[nj->remote_idx];
+		nj->rcpt_idx = xcalloc(nnext, sizeof *nj->rcpt_idx);
 		nj->nrcpt = nnext;
 		nj->rcpt_addrs = xcalloc(nnext, sizeof *nj->rcpt_addrs);
-		for (i = 0; i < nnext; i++)
-			nj->rcpt_addrs[i] = env->rcpts[next[i]].addr;
+		nj->rules = xcalloc(nnext, sizeof *nj->rules);
+		for (i = 0; i < nnext; i++) {
+			nj->rcpt_idx[i] = j->rcpt_idx[next[i]];
+			nj->rcpt_addrs[i] = env->rcpts[nj->rcpt_idx[i]].addr;
+			nj->rules[i] = xstrdup(j->rules[next[i]]);
+		}
+		free(next);
+		nj->sender = j->sender;
+		j->sender = NULL;
 		nj->msg = j->msg;
 		nj->msg.results = NULL;
 		nj->msg.relay = NULL;
@@ -734,21 +839,15 @@ sched_job_finish(struct sched_job *j, const char *relay)
 		nj->msg.nrcpt = nnext;
 		j->msg.msg_fd = -1;
 		e->inflight++;
-		sched_pool_push(sched_pools[nj->remote_idx], nj);
-		sched_pool_kick(sched_pools[nj->remote_idx]);
-		next = NULL;
+		sched_pool_push(nj->pool, nj);
+		sched_pool_kick(nj->pool);
 	}
 	sched_persist(e);
 	sched_notify(SCHED_MSG_CHANGED, env);
 	if (e->inflight == 0)
 		sched_entry_settle(e);
 out:
-	if (j->msg.msg_fd != -1)
-		close(j->msg.msg_fd);
-	smtp_client_msg_clear(&j->msg);
-	free(j->rcpt_idx);
-	free(j->rcpt_addrs);
-	free(j);
+	sched_job_free(j);
 }
 
 /* --- bounces --- */
@@ -895,70 +994,448 @@ sched_entry_settle(struct sched_entry *e)
 
 /* --- running --- */
 
+/* --- routing and local delivery --- */
+
+/* The SMTP recipients of one dispatch that share a pool. */
+struct sched_batch {
+	struct sched_pool	*pool;
+	struct sched_job	*job;
+};
+
+/*
+ * A local recipient's deliveries (its alias results on this host). The
+ * recipient is settled once all are back: any temporary failure defers
+ * it (and all of them run again: at least once, as Postfix's local(8)),
+ * otherwise any permanent one bounces it.
+ */
+struct sched_local {
+	struct sched_entry	*entry;
+	size_t			 ridx;
+	int			 pending;	/* pipes still running */
+	int			 temp, perm, ok;
+	int			 by_smtp;	/* the SMTP job settles it */
+	char			*error;		/* first failure, in words */
+	char			*error_rule;
+};
+
+static struct sched_pool *
+sched_route_pool(const struct rules_dest *d)
+{
+	struct sched_pool	*p;
+	size_t			 i;
+
+	if (d->route.default_route)
+		return (sched_npools > 0 ? sched_pools[0] : NULL);
+	for (i = 0; i < sched_nroutes; i++)
+		if (strcmp(sched_routes[i]->key, d->route.key) == 0)
+			return (sched_routes[i]);
+	p = xcalloc(1, sizeof *p);
+	remote_copy(&p->own, &d->route.remote);
+	p->remote = &p->own;
+	p->is_route = 1;
+	p->key = xstrdup(d->route.key);
+	p->mx = d->route.mx;
+	p->up = 1;
+	p->waiting_tail = &p->waiting;
+	sched_routes = xreallocarray(sched_routes, sched_nroutes + 1,
+	    sizeof *sched_routes);
+	sched_routes[sched_nroutes++] = p;
+	return (p);
+}
+
+static void
+sched_batch_add(struct sched_batch **bv, size_t *nb, struct sched_entry *e,
+    size_t ridx, const struct rules_dest *d)
+{
+	struct sched_pool	*p = sched_route_pool(d);
+	struct sched_job	*j;
+	size_t			 i;
+
+	for (i = 0; i < *nb; i++)
+		if ((*bv)[i].pool == p)
+			break;
+	if (i == *nb) {
+		*bv = xreallocarray(*bv, *nb + 1, sizeof **bv);
+		(*bv)[i].pool = p;
+		j = (*bv)[i].job = xcalloc(1, sizeof *j);
+		j->entry = e;
+		j->pool = p;
+		j->msg.msg_fd = -1;
+		(*nb)++;
+	}
+	/* Grown one by one: expansion appends recipients as we go. */
+	j = (*bv)[i].job;
+	j->rcpt_idx = xreallocarray(j->rcpt_idx, j->nrcpt + 1,
+	    sizeof *j->rcpt_idx);
+	j->rcpt_addrs = xreallocarray(j->rcpt_addrs, j->nrcpt + 1,
+	    sizeof *j->rcpt_addrs);
+	j->rules = xreallocarray(j->rules, j->nrcpt + 1, sizeof *j->rules);
+	j->rcpt_idx[j->nrcpt] = ridx;
+	j->rcpt_addrs[j->nrcpt] = e->env->rcpts[ridx].addr;
+	j->rules[j->nrcpt++] = xstrdup(d->rule != NULL ? d->rule : "remotes");
+}
+
+static void
+sched_rcpt_defer(struct sched_entry *e, size_t ridx, const char *text,
+    const char *rule, const char *relay)
+{
+	struct envelope		*env = e->env;
+	struct envelope_rcpt	*r = &env->rcpts[ridx];
+	int64_t			 now = wall_now();
+	char			*old;
+
+	r->attempts++;
+	set_str(&r->last_error, text);
+	set_str(&r->dsn_status, "4.0.0");
+	envelope_rcpt_history_add(r, now, text);
+	if (sched_cfg->queue_lifetime > 0 &&
+	    now - env->arrival >= sched_cfg->queue_lifetime) {
+		r->state = RCPT_BOUNCED;
+		xasprintf(&old, "message too old (queue_lifetime): last "
+		    "error: %s", text);
+		set_str(&r->last_error, old);
+		free(old);
+		sched_counters.bounced_total++;
+		sched_log_outcome_to(env, r, NULL, relay, rule, "bounced",
+		    r->last_error);
+		return;
+	}
+	r->state = RCPT_DEFERRED;
+	r->next_try = now + sched_backoff(r->attempts);
+	sched_counters.deferred_total++;
+	sched_log_outcome_to(env, r, NULL, relay, rule, "deferred", text);
+}
+
+static void
+sched_rcpt_bounce(struct sched_entry *e, size_t ridx, const char *text,
+    const char *status, const char *rule, const char *relay)
+{
+	struct envelope_rcpt	*r = &e->env->rcpts[ridx];
+
+	r->attempts++;
+	r->state = RCPT_BOUNCED;
+	set_str(&r->last_error, text);
+	set_str(&r->dsn_status, status);
+	set_str(&r->relay, relay);
+	envelope_rcpt_history_add(r, wall_now(), text);
+	sched_counters.bounced_total++;
+	sched_log_outcome_to(e->env, r, NULL, relay, rule, "bounced", text);
+}
+
+/* All of a local recipient's deliveries are back. */
+static void
+sched_local_settle(struct sched_local *l)
+{
+	struct envelope_rcpt	*r = &l->entry->env->rcpts[l->ridx];
+	char			 count[32];
+
+	/* by_smtp: its own address went out over SMTP too; that job decides. */
+	if (!l->by_smtp && l->temp > 0)
+		sched_rcpt_defer(l->entry, l->ridx, l->error, l->error_rule,
+		    "local");
+	else if (!l->by_smtp && l->perm > 0)
+		sched_rcpt_bounce(l->entry, l->ridx, l->error, "5.1.1",
+		    l->error_rule, "local");
+	else if (!l->by_smtp) {
+		r->attempts++;
+		r->state = RCPT_DELIVERED;
+		set_str(&r->dsn_status, "2.0.0");
+		set_str(&r->relay, "local");
+		set_str(&r->last_error, NULL);
+		snprintf(count, sizeof count, "%d destination%s", l->ok,
+		    l->ok == 1 ? "" : "s");
+		sched_log_outcome_to(l->entry->env, r, NULL, "local", NULL,
+		    "expanded", count);
+	}
+	free(l->error);
+	free(l->error_rule);
+	free(l);
+}
+
+static void
+sched_log_local(const struct envelope *env, const char *to, const char *orig,
+    const char *rule, const char *dsn, const char *status, const char *text)
+{
+	char	*o = NULL;
+
+	if (ascii_strcasecmp(to, orig) != 0)
+		xasprintf(&o, ", orig_to=<%s>", orig);
+	log_info("%s: to=<%s>%s, relay=local, rule=%s, delay=%lld, dsn=%s, "
+	    "status=%s (%s)", env->id, to, o != NULL ? o : "",
+	    rule != NULL ? rule : "-", (long long)(wall_now() - env->arrival),
+	    dsn, status, text);
+	free(o);
+}
+
+/* One local delivery's outcome (logged; counted for its recipient). */
+static void
+sched_local_result(struct sched_local *l, const char *to, const char *rule,
+    enum local_status st, const char *text)
+{
+	struct envelope		*env = l->entry->env;
+	struct envelope_rcpt	*r = &env->rcpts[l->ridx];
+
+	if (st == LOCAL_OK) {
+		l->ok++;
+		sched_counters.delivered_total++;
+		sched_log_local(env, to, r->addr, rule, "2.0.0", "sent", text);
+		return;
+	}
+	if (st == LOCAL_TEMPFAIL)
+		l->temp++;
+	else
+		l->perm++;
+	if (l->error == NULL) {
+		l->error = xstrdup(text);
+		l->error_rule = rule != NULL ? xstrdup(rule) : NULL;
+	} else if (st == LOCAL_TEMPFAIL && l->temp == 1) {
+		/* A deferral is what the recipient's record will say. */
+		set_str(&l->error, text);
+		set_str(&l->error_rule, rule);
+	}
+	/* The recipient's own line says it when it is the only target. */
+	if (ascii_strcasecmp(to, r->addr) != 0)
+		sched_log_local(env, to, r->addr, rule, st == LOCAL_TEMPFAIL ?
+		    "4.0.0" : "5.1.1", st == LOCAL_TEMPFAIL ? "deferred" :
+		    "bounced", text);
+}
+
+struct sched_pipe_ctx {
+	struct sched_local	*local;
+	char			*to, *rule;
+};
+
+static void
+sched_pipe_done(void *arg, enum local_status st, const char *text)
+{
+	struct sched_pipe_ctx	*pc = arg;
+	struct sched_local	*l = pc->local;
+	struct sched_entry	*e = l->entry;
+
+	if (!e->deleted && !sched_stopping)
+		sched_local_result(l, pc->to, pc->rule, st, text);
+	free(pc->to);
+	free(pc->rule);
+	free(pc);
+	if (--l->pending > 0)
+		return;
+	e->inflight--;
+	if (sched_stopping) {
+		/* The envelope on disk still says due: the next start runs
+		   the pipe again. */
+		free(l->error);
+		free(l->error_rule);
+		free(l);
+		return;
+	}
+	if (e->deleted) {
+		free(l->error);
+		free(l->error_rule);
+		free(l);
+		if (e->inflight == 0)
+			sched_entry_free(e);
+		return;
+	}
+	sched_local_settle(l);
+	sched_persist(e);
+	sched_notify(SCHED_MSG_CHANGED, e->env);
+	if (e->inflight == 0)
+		sched_entry_settle(e);
+}
+
+static int
+env_has_rcpt(const struct envelope *env, const char *addr)
+{
+	size_t	 i;
+
+	for (i = 0; i < env->nrcpt; i++)
+		if (ascii_strcasecmp(env->rcpts[i].addr, addr) == 0)
+			return (1);
+	return (0);
+}
+
+/*
+ * A recipient that the rules expanded: deliver its local results now
+ * (pipes later), add the addresses it expands to as recipients of their
+ * own, and settle it when every local delivery is back.
+ */
+static void
+sched_expand(struct sched_entry *e, size_t ridx, const struct rules_result *res,
+    int *msg_fd, struct sched_batch **bv, size_t *nb)
+{
+	struct envelope		*env = e->env;
+	struct sched_local	*l;
+	struct sched_pipe_ctx	*pc;
+	const struct rules_dest	*d;
+	struct local_msg	 m;
+	enum local_status	 st;
+	char			*text, *orcpt, *raddr;
+	size_t			 i;
+
+	l = xcalloc(1, sizeof *l);
+	l->entry = e;
+	l->ridx = ridx;
+	raddr = xstrdup(env->rcpts[ridx].addr);
+	memset(&m, 0, sizeof m);
+	m.qid = env->id;
+	m.sender = env->sender;
+	for (i = 0; i < res->n; i++) {
+		d = &res->v[i];
+		m.rcpt = d->addr;
+		m.user = d->user;
+		switch (d->kind) {
+		case RULES_DEST_SMTP:
+			if (ascii_strcasecmp(d->addr, raddr) == 0) {
+				sched_batch_add(bv, nb, e, ridx, d);
+				l->by_smtp = 1;
+				break;
+			}
+			if (env_has_rcpt(env, d->addr))
+				break;
+			xasprintf(&orcpt, "rfc822;%s", raddr);
+			envelope_add_rcpt(env, d->addr, orcpt);
+			free(orcpt);
+			log_info("%s: <%s> expands to <%s> (rule=%s)", env->id,
+			    raddr, d->addr, d->alias_rule != NULL ?
+			    d->alias_rule : "built-in");
+			l->ok++;
+			break;
+		case RULES_DEST_ERROR:
+			sched_local_result(l, d->addr, d->rule, LOCAL_PERMFAIL,
+			    d->text);
+			break;
+		case RULES_DEST_RETRY:
+			sched_local_result(l, d->addr, d->rule, LOCAL_TEMPFAIL,
+			    d->text);
+			break;
+		case RULES_DEST_DEVNULL:
+			sched_local_result(l, d->addr, d->rule, LOCAL_OK,
+			    "discarded (/dev/null)");
+			break;
+		case RULES_DEST_MBOX:
+		case RULES_DEST_MAILDIR:
+		case RULES_DEST_PIPE:
+			if (*msg_fd == -1 &&
+			    (*msg_fd = queue_message_open(env->id)) == -1) {
+				xasprintf(&text, "cannot open the queued "
+				    "message: %s", strerror(errno));
+				sched_local_result(l, d->addr, d->rule,
+				    LOCAL_TEMPFAIL, text);
+				free(text);
+				break;
+			}
+			m.msg_fd = *msg_fd;
+			if (d->kind == RULES_DEST_PIPE) {
+				pc = xcalloc(1, sizeof *pc);
+				pc->local = l;
+				pc->to = xstrdup(d->addr);
+				pc->rule = d->rule != NULL ? xstrdup(d->rule) :
+				    NULL;
+				if (local_pipe_start(&m, d->target,
+				    sched_cfg->pipe_user, sched_cfg->pipe_timeout,
+				    sched_pipe_done, pc, &text) == 0) {
+					l->pending++;
+					break;
+				}
+				free(pc->to);
+				free(pc->rule);
+				free(pc);
+				st = LOCAL_TEMPFAIL;
+			} else if (d->kind == RULES_DEST_MBOX)
+				st = local_deliver_mbox(&m, d->target, &text);
+			else
+				st = local_deliver_maildir(&m, d->target, &text);
+			sched_local_result(l, d->addr, d->rule, st, text);
+			free(text);
+			break;
+		}
+	}
+	free(raddr);
+	if (l->pending > 0)
+		e->inflight++;
+	else
+		sched_local_settle(l);
+}
+
 static void
 sched_dispatch(struct sched_entry *e)
 {
 	struct envelope		*env = e->env;
+	struct sched_batch	*bv = NULL;
+	struct rules_result	 res;
 	struct sched_job	*j;
-	size_t			 i;
+	size_t			 i, nb = 0, b;
 	int64_t			 now = wall_now();
-	int			 fd;
+	int			 fd = -1, changed = 0;
+	char			*sender = NULL;
+	const struct rules_dest	*d;
 
 	if (env->held || e->deleted || e->inflight > 0)
 		return;
-	if (sched_npools == 0) {
-		for (i = 0; i < env->nrcpt; i++) {
-			if (!rcpt_due(&env->rcpts[i], now))
-				continue;
-			env->rcpts[i].attempts++;
-			env->rcpts[i].state = RCPT_DEFERRED;
-			env->rcpts[i].next_try = now +
-			    sched_backoff(env->rcpts[i].attempts);
-			set_str(&env->rcpts[i].last_error,
-			    "no remotes configured (add a line to remotes)");
-		}
-		sched_persist(e);
-		sched_notify(SCHED_MSG_CHANGED, env);
-		sched_retry_at(sched_entry_next_try(e));
-		return;
-	}
-	j = xcalloc(1, sizeof *j);
-	j->rcpt_idx = xcalloc(env->nrcpt, sizeof *j->rcpt_idx);
-	j->rcpt_addrs = xcalloc(env->nrcpt, sizeof *j->rcpt_addrs);
+	/* The loop sees recipients that expansion appends, too. */
 	for (i = 0; i < env->nrcpt; i++) {
 		if (!rcpt_due(&env->rcpts[i], now))
 			continue;
-		j->rcpt_idx[j->nrcpt] = i;
-		j->rcpt_addrs[j->nrcpt++] = env->rcpts[i].addr;
+		rules_resolve(sched_cfg, env->sender, env->rcpts[i].addr, &res,
+		    NULL);
+		if (sender == NULL)
+			sender = xstrdup(res.sender);
+		d = res.n == 1 && res.v[0].orig == NULL ? &res.v[0] : NULL;
+		if (d != NULL && d->kind == RULES_DEST_SMTP)
+			sched_batch_add(&bv, &nb, e, i, d);
+		else if (d != NULL && d->kind == RULES_DEST_ERROR) {
+			sched_rcpt_bounce(e, i, d->text, res.local ? "5.1.1" :
+			    "5.0.0", d->rule, "none");
+			changed = 1;
+		} else if (d != NULL && d->kind == RULES_DEST_RETRY) {
+			sched_rcpt_defer(e, i, d->text, d->rule, "none");
+			changed = 1;
+		} else {
+			sched_expand(e, i, &res, &fd, &bv, &nb);
+			changed = 1;
+		}
+		rules_result_free(&res);
 	}
-	if (j->nrcpt == 0) {
-		free(j->rcpt_idx);
-		free(j->rcpt_addrs);
-		free(j);
+	if (fd != -1)
+		close(fd);
+	for (b = 0; b < nb; b++) {
+		j = bv[b].job;
+		if (bv[b].pool == NULL) {
+			for (i = 0; i < j->nrcpt; i++)
+				sched_rcpt_defer(e, j->rcpt_idx[i], "no remotes "
+				    "configured (add a line to remotes)",
+				    j->rules[i], "none");
+			sched_job_free(j);
+			changed = 1;
+			continue;
+		}
+		if ((fd = queue_message_open(env->id)) == -1) {
+			log_err("%s: cannot open message file: %s", env->id,
+			    strerror(errno));
+			sched_job_free(j);
+			continue;
+		}
+		j->sender = xstrdup(sender);
+		j->msg.qid = env->id;
+		j->msg.sender = j->sender;
+		j->msg.rcpts = j->rcpt_addrs;
+		j->msg.nrcpt = j->nrcpt;
+		j->msg.msg_fd = fd;
+		j->msg.size = env->size;
+		j->msg.smtputf8 = env->smtputf8;
+		j->msg.body_8bit = env->body_8bit;
+		e->inflight++;
+		sched_pool_push(bv[b].pool, j);
+		sched_pool_kick(bv[b].pool);
+	}
+	free(bv);
+	free(sender);
+	if (changed) {
+		sched_persist(e);
+		sched_notify(SCHED_MSG_CHANGED, env);
+	}
+	if (e->inflight == 0)
 		sched_entry_settle(e);
-		return;
-	}
-	if ((fd = queue_message_open(env->id)) == -1) {
-		log_err("%s: cannot open message file: %s", env->id,
-		    strerror(errno));
-		free(j->rcpt_idx);
-		free(j->rcpt_addrs);
-		free(j);
-		return;
-	}
-	j->entry = e;
-	j->remote_idx = 0;
-	j->msg.qid = env->id;
-	j->msg.sender = env->sender;
-	j->msg.rcpts = j->rcpt_addrs;
-	j->msg.nrcpt = j->nrcpt;
-	j->msg.msg_fd = fd;
-	j->msg.size = env->size;
-	j->msg.smtputf8 = env->smtputf8;
-	j->msg.body_8bit = env->body_8bit;
-	e->inflight++;
-	sched_pool_push(sched_pools[0], j);
-	sched_pool_kick(sched_pools[0]);
 }
 
 static void
@@ -1041,6 +1518,10 @@ sched_pool_retire(struct sched_pool *p)
 	struct sched_job	*j;
 
 	p->retired = 1;
+	if (p->dnsq != NULL) {
+		dns_cancel(p->dnsq);
+		p->dnsq = NULL;
+	}
 	/* Waiting jobs start over on the new routes. */
 	while ((j = sched_pool_pop(p)) != NULL) {
 		j->entry->inflight--;
@@ -1048,12 +1529,7 @@ sched_pool_retire(struct sched_pool *p)
 			sched_entry_free(j->entry);
 		else if (!j->entry->deleted)
 			sched_make_runnable(j->entry);
-		if (j->msg.msg_fd != -1)
-			close(j->msg.msg_fd);
-		smtp_client_msg_clear(&j->msg);
-		free(j->rcpt_idx);
-		free(j->rcpt_addrs);
-		free(j);
+		sched_job_free(j);
 	}
 	for (c = p->conns; c != NULL; c = next) {
 		next = c->next;
@@ -1074,13 +1550,19 @@ sched_reconfigure(const struct config *cfg)
 	 * which the daemon keeps until exit); they finish their message and
 	 * close. New work uses the new remotes.
 	 */
-	for (i = 0; i < sched_npools; i++) {
-		sched_pool_retire(sched_pools[i]);
+	for (i = 0; i < sched_npools + sched_nroutes; i++) {
+		struct sched_pool *p = i < sched_npools ? sched_pools[i] :
+		    sched_routes[i - sched_npools];
+
+		sched_pool_retire(p);
 		sched_retired = xreallocarray(sched_retired, sched_nretired + 1,
 		    sizeof *sched_retired);
-		sched_retired[sched_nretired++] = sched_pools[i];
+		sched_retired[sched_nretired++] = p;
 	}
 	free(sched_pools);
+	free(sched_routes);
+	sched_routes = NULL;
+	sched_nroutes = 0;
 	sched_cfg = cfg;
 	sched_build_pools();
 	sched_run_soon();
@@ -1118,6 +1600,8 @@ sched_flush(void)
 	/* A flush also means "try the remotes again now". */
 	for (i = 0; i < sched_npools; i++)
 		sched_pool_kick(sched_pools[i]);
+	for (i = 0; i < sched_nroutes; i++)
+		sched_pool_kick(sched_routes[i]);
 }
 
 int
@@ -1266,23 +1750,18 @@ sched_pool_destroy(struct sched_pool *p)
 		if (j != NULL) {
 			/* Abandoned in flight: the envelope on disk says it is
 			 * still due; the next start delivers it. */
-			if (j->msg.msg_fd != -1)
-				close(j->msg.msg_fd);
-			smtp_client_msg_clear(&j->msg);
-			free(j->rcpt_idx);
-			free(j->rcpt_addrs);
-			free(j);
+			sched_job_free(j);
 		}
 		sched_conn_free(p->conns);
 	}
 	while ((j = sched_pool_pop(p)) != NULL) {
-		if (j->msg.msg_fd != -1)
-			close(j->msg.msg_fd);
-		smtp_client_msg_clear(&j->msg);
-		free(j->rcpt_idx);
-		free(j->rcpt_addrs);
-		free(j);
+		sched_job_free(j);
 	}
+	if (p->dnsq != NULL)
+		dns_cancel(p->dnsq);
+	free(p->addrs);
+	free(p->key);
+	remote_free(&p->own);
 	free(p->last_error);
 	free(p);
 }
@@ -1293,8 +1772,14 @@ sched_shutdown(void)
 	size_t	 i;
 
 	sched_stopping = 1;
+	local_shutdown();
 	for (i = 0; i < sched_npools; i++)
 		sched_pool_destroy(sched_pools[i]);
+	for (i = 0; i < sched_nroutes; i++)
+		sched_pool_destroy(sched_routes[i]);
+	free(sched_routes);
+	sched_routes = NULL;
+	sched_nroutes = 0;
 	for (i = 0; i < sched_nretired; i++)
 		sched_pool_destroy(sched_retired[i]);
 	free(sched_pools);

@@ -1,0 +1,260 @@
+/*
+ * `hikyaku trace`: explain where mail goes and which line decided it, by
+ * running the daemon's own decision code (core/rules.c) on the loaded
+ * configuration; and `hikyaku trace --bt`, sendmail's -bt test mode
+ * (/parse ADDR), which `hikyaku-sendmail -bt` execs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <readline/history.h>
+#include <readline/readline.h>
+
+#include "address.h"
+#include "cli.h"
+#include "config.h"
+#include "rules.h"
+#include "util.h"
+
+#define RULE_COLUMN	60
+
+static void
+trace_usage(FILE *f)
+{
+	fprintf(f, "usage: hikyaku trace ADDR... [--client IP] [--from ADDR] "
+	    "[--auth USER]\n"
+	    "                     [--mode relay|submission]\n"
+	    "       hikyaku trace --bt     sendmail -bt test mode (/parse "
+	    "ADDR)\n");
+}
+
+static void
+print_steps(const struct rules_trace *t, size_t from)
+{
+	size_t	 i;
+	int	 n;
+
+	for (i = from; i < t->n; i++) {
+		n = printf("  %*s%s", t->v[i].depth * 2, "", t->v[i].text);
+		if (t->v[i].rule != NULL)
+			printf("%*s[%s]", n < RULE_COLUMN ? RULE_COLUMN - n : 1,
+			    "", t->v[i].rule);
+		putchar('\n');
+	}
+}
+
+/* An address as the injector would complete it, or NULL (printed why). */
+static char *
+trace_address(const struct config *cfg, const char *in)
+{
+	char			*out;
+	enum address_error	 why;
+
+	if (address_complete(in, cfg->me, NULL, &out, &why) == -1) {
+		printf("  <%s>: refused: %s%*s[built-in]\n", in,
+		    address_strerror(why), 20, "");
+		printf("result: mailer error, host 5.1.3, user %s\n",
+		    address_strerror(why));
+		return (NULL);
+	}
+	return (out);
+}
+
+/*
+ * Trace one recipient. With client NULL it is local submission (-bt):
+ * no SMTP stages. Returns 0 when the mail would be accepted.
+ */
+static int
+trace_one(const struct config *cfg, const struct rules_client *client,
+    const char *sender, const char *in)
+{
+	struct rules_trace	 t = { 0 };
+	struct rules_answer	 a;
+	struct rules_result	 res;
+	char			*rcpt, *sum;
+	size_t			 i;
+	int			 rc = 0;
+
+	printf("trace <%s>\n", in);
+	if ((rcpt = trace_address(cfg, in)) == NULL)
+		return (1);
+	if (client != NULL) {
+		rules_check_connect(cfg, client, &a, &t);
+		if (a.verdict == RULES_ACCEPT) {
+			rules_check_mail(cfg, client, sender, &a, &t);
+			if (a.verdict == RULES_ACCEPT)
+				rules_check_rcpt(cfg, client, sender, rcpt, &a,
+				    &t);
+		}
+		print_steps(&t, 0);
+		if (a.verdict == RULES_REJECT) {
+			printf("result: refused: %s   rule=%s\n", a.reply,
+			    a.rule);
+			rules_trace_free(&t);
+			free(rcpt);
+			return (1);
+		}
+		if (a.verdict == RULES_DISCARD) {
+			printf("result: accepted and discarded   rule=%s\n",
+			    a.rule);
+			rules_trace_free(&t);
+			free(rcpt);
+			return (0);
+		}
+		rules_trace_free(&t);
+	}
+	rules_resolve(cfg, sender, rcpt, &res, &t);
+	print_steps(&t, 0);
+	for (i = 0; i < res.n; i++) {
+		sum = rules_dest_summary(&res.v[i]);
+		printf("%s   rule=%s\n", sum, res.v[i].rule != NULL ?
+		    res.v[i].rule : "-");
+		free(sum);
+		if (res.v[i].kind == RULES_DEST_ERROR ||
+		    res.v[i].kind == RULES_DEST_RETRY)
+			rc = 1;
+	}
+	rules_result_free(&res);
+	rules_trace_free(&t);
+	free(rcpt);
+	return (rc);
+}
+
+/* sendmail -bt: one command per line; readline only on a terminal. */
+static int
+trace_bt(const struct config *cfg)
+{
+	int	 tty = isatty(0) && isatty(1);
+	char	*line, *p, buf[4096];
+
+	if (tty)
+		printf("ADDRESS TEST MODE (hikyaku: every step names the "
+		    "line that decided it)\n"
+		    "Enter /parse ADDRESS or ADDRESS; Ctrl-D ends.\n");
+	for (;;) {
+		if (tty) {
+			if ((line = readline("> ")) == NULL)
+				break;
+			if (*line != '\0')
+				add_history(line);
+		} else {
+			if (fgets(buf, sizeof buf, stdin) == NULL)
+				break;
+			line = xstrdup(buf);
+		}
+		rtrim(line);
+		p = (char *)skip_ws(line);
+		if (*p == '\0' || *p == '#') {
+			free(line);
+			continue;
+		}
+		if (strncmp(p, "/parse", 6) == 0 && (p[6] == ' ' ||
+		    p[6] == '\t' || p[6] == '\0'))
+			p = (char *)skip_ws(p + 6);
+		else if (strcmp(p, "/quit") == 0) {
+			free(line);
+			break;
+		} else if (*p == '/') {
+			printf("unknown command %s (hikyaku knows /parse and "
+			    "/quit)\n", p);
+			free(line);
+			fflush(stdout);
+			continue;
+		} else if (strncmp(p, "3,0", 3) == 0)
+			/* The ruleset form "3,0 addr" of old how-tos. */
+			p = (char *)skip_ws(p + 3);
+		if (*p == '\0')
+			printf("usage: /parse ADDRESS\n");
+		else
+			trace_one(cfg, NULL, "", p);
+		fflush(stdout);
+		free(line);
+	}
+	return (CLI_EXIT_OK);
+}
+
+int
+cli_trace(int argc, char **argv, const char *confdir)
+{
+	struct diags		 d = { 0 };
+	struct config		*cfg;
+	struct rules_client	 client = { 0 };
+	const char		*from = "", *mode = "relay";
+	char			*sender = NULL;
+	enum address_error	 why;
+	int			 bt = 0, i, rc = CLI_EXIT_OK, naddr = 0;
+
+	client.ip = "127.0.0.1";
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--bt") == 0)
+			bt = 1;
+		else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc)
+			client.ip = argv[++i];
+		else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+			from = argv[++i];
+		else if (strcmp(argv[i], "--auth") == 0 && i + 1 < argc)
+			client.auth_user = argv[++i];
+		else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
+			mode = argv[++i];
+		else if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			trace_usage(stdout);
+			return (CLI_EXIT_OK);
+		} else if (argv[i][0] == '-') {
+			trace_usage(stderr);
+			return (CLI_EXIT_USAGE);
+		} else
+			naddr++;
+	}
+	if (strcmp(mode, "relay") == 0)
+		client.mode = LISTEN_RELAY;
+	else if (strcmp(mode, "submission") == 0)
+		client.mode = LISTEN_SUBMISSION;
+	else {
+		fprintf(stderr, "hikyaku trace: --mode is relay or "
+		    "submission\n");
+		return (CLI_EXIT_USAGE);
+	}
+	if (!bt && naddr == 0) {
+		trace_usage(stderr);
+		return (CLI_EXIT_USAGE);
+	}
+	if (config_load(confdir, &cfg, &d) == -1) {
+		diags_print(&d, stderr);
+		fprintf(stderr, "hikyaku trace: the configuration in %s has "
+		    "errors\n", confdir);
+		diags_free(&d);
+		return (CLI_EXIT_FAIL);
+	}
+	diags_free(&d);
+	if (bt) {
+		rc = trace_bt(cfg);
+		config_free(cfg);
+		return (rc);
+	}
+	if (client.mode == LISTEN_SUBMISSION && client.auth_user == NULL)
+		printf("note: submission mode without --auth: the daemon "
+		    "answers 530 5.7.0 (AUTH required)\n");
+	if (from[0] != '\0' &&
+	    address_complete(from, cfg->me, NULL, &sender, &why) == -1) {
+		fprintf(stderr, "hikyaku trace: --from %s: %s\n", from,
+		    address_strerror(why));
+		config_free(cfg);
+		return (CLI_EXIT_USAGE);
+	}
+	for (i = 1; i < argc; i++) {
+		if (argv[i][0] == '-') {
+			if (strcmp(argv[i], "--bt") != 0)
+				i++;
+			continue;
+		}
+		if (trace_one(cfg, &client, sender != NULL ? sender : "",
+		    argv[i]) != 0)
+			rc = CLI_EXIT_FAIL;
+	}
+	free(sender);
+	config_free(cfg);
+	return (rc);
+}
