@@ -842,7 +842,10 @@ sched_job_finish(struct sched_job *j, const char *relay)
 		sched_pool_push(nj->pool, nj);
 		sched_pool_kick(nj->pool);
 	}
-	sched_persist(e);
+	/* A message that is about to leave the queue needs no rewrite: its
+	 * removal is the record. */
+	if (e->inflight > 0 || !envelope_all_done(env) || sched_dsn_owed(env))
+		sched_persist(e);
 	sched_notify(SCHED_MSG_CHANGED, env);
 	if (e->inflight == 0)
 		sched_entry_settle(e);
