@@ -27,5 +27,8 @@ int	 cli_cert(int argc, char **argv, const char *confdir);
 int	 cli_passwd(int argc, char **argv, const char *confdir);
 /* hikyaku trace ADDR... | --bt (console/cli_trace.c) */
 int	 cli_trace(int argc, char **argv, const char *confdir);
+/* hikyaku smtp: the SMTP session tester (console/cli_smtp.c); exit
+ * status per failed stage, see help/tester.md */
+int	 cli_smtp(int argc, char **argv, const char *confdir);
 
 #endif

@@ -10,12 +10,14 @@
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "tui.h"
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: hikyaku [-C DIR] COMMAND [ARGS]\n"
+	    "usage: hikyaku [-C DIR]                 the console (on a terminal)\n"
+	    "       hikyaku [-C DIR] COMMAND [ARGS]\n"
 	    "\n"
 	    "commands:\n"
 	    "  queue list [--json]              one line per queued message\n"
@@ -30,6 +32,9 @@ usage(FILE *f)
 	    "  trace ADDR... [--client IP] [--from A] [--auth U] [--mode M]\n"
 	    "                                   where mail goes, and which line\n"
 	    "                                   decided (--bt: sendmail -bt)\n"
+	    "  smtp HOST[:PORT]|--remote N [--starttls|--ssl] [OPTIONS]\n"
+	    "                                   SMTP session tester (see "
+	    "smtp --help)\n"
 	    "  tls check HOST[:PORT]|--remote N [REMOTES OPTIONS]\n"
 	    "                                   handshake and explain the verdict\n"
 	    "  cert show FILE [--key K] [--der] certificate details and problems\n"
@@ -81,7 +86,13 @@ main(int argc, char **argv)
 	if (!confdir)
 		confdir = config_default_dir();
 	if (i >= argc) {
-		usage(stderr);
+		/* No command: the console, which needs a terminal. */
+		if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) &&
+		    getenv("TERM") && strcmp(getenv("TERM"), "dumb") != 0)
+			return tui_main(confdir);
+		fprintf(stderr, "hikyaku: the console needs a terminal; "
+		    "without one use the subcommands (hikyaku queue list, "
+		    "hikyaku status, ...; hikyaku --help lists them)\n");
 		return CLI_EXIT_USAGE;
 	}
 	argc -= i;
@@ -99,6 +110,8 @@ main(int argc, char **argv)
 		return cli_tls(argc, argv, confdir);
 	if (strcmp(argv[0], "trace") == 0)
 		return cli_trace(argc, argv, confdir);
+	if (strcmp(argv[0], "smtp") == 0)
+		return cli_smtp(argc, argv, confdir);
 	if (strcmp(argv[0], "cert") == 0)
 		return cli_cert(argc, argv, confdir);
 	if (strcmp(argv[0], "passwd") == 0)

@@ -1,0 +1,214 @@
+#!/bin/bash
+# tui: the real console (`hikyaku` with no arguments) in a private tmux
+# server against the real daemon: every screen renders at 80x24 and at
+# 200x60, resizing works, hold/release/retry/delete from the Queue screen
+# change the daemon's queue, the Status screen notices the daemon stopping
+# and starting (and a stopped one that does not answer), the help opens,
+# Esc cancels a wait that never ends (a stopped daemon), the Log screen
+# follows one queue ID, NO_COLOR still draws, and without a terminal
+# `hikyaku` refuses cleanly.
+. "$(dirname "$0")/lib.sh"
+
+need_cmd tmux
+
+hk_conf "pausetime = 1h"
+hk_remotes "127.0.0.1 smtp --port=$HK_DEAD_PORT"
+hk_start
+wait_for 10 test -S "$T/spool/ctl.sock" || fail "no control socket"
+
+for i in 1 2 3; do
+	printf 'Subject: tui test %s\n\nhello\n' "$i" |
+		hk_sendmail -f "alice$i@example.org" "bob$i@example.net" ||
+		fail "sendmail failed"
+done
+wait_for 30 eval '[ "$(hk_queue_count)" = 3 ]' || fail "messages not queued"
+wait_for 30 eval '[ "$(hk_cli queue list | grep -c deferred)" = 3 ]' ||
+	fail "messages not deferred: $(hk_cli queue list)"
+QIDS=($(hk_cli queue list | awk '{print $1}'))
+Q1=${QIDS[0]}
+
+# --- no terminal: refuse, point to the subcommands ---
+out=$("$top_builddir/hikyaku" -C "$T/conf" </dev/null 2>&1)
+rc=$?
+assert_eq 2 "$rc" "exit status without a terminal"
+assert_match 'needs a terminal.*hikyaku queue list' "$out" "refusal"
+
+# --- the console in a private tmux server ---
+TM=(tmux -L "hk$$" -f /dev/null)
+"${TM[@]}" new-session -d -s hk -x 80 -y 24 \
+	"exec env TERM=tmux-256color LANG=C.UTF-8 HIKYAKU_HELP_DIR='$top_srcdir/help' '$top_builddir/hikyaku' -C '$T/conf' 2>'$T/log/tui.stderr'" ||
+	fail "tmux did not start"
+HK_PIDS+=("$("${TM[@]}" display-message -p -t hk '#{pid}')")
+"${TM[@]}" set-option -g window-size manual >/dev/null
+
+screen() { "${TM[@]}" capture-pane -p -t hk 2>/dev/null; }
+keys() { "${TM[@]}" send-keys -t hk "$@"; }
+# see REGEX [SECONDS]: wait until the screen shows it.
+see() {
+	local n=0 limit=$(( ${2:-10} * 10 ))
+	while ! screen | grep -Eq -- "$1"; do
+		n=$((n + 1))
+		if [ $n -ge $limit ]; then
+			hk_log "screen now:"
+			screen >&2
+			fail "the screen never showed /$1/"
+		fi
+		sleep 0.1
+	done
+}
+# gone REGEX [SECONDS]: wait until the screen no longer shows it.
+gone() {
+	local n=0 limit=$(( ${2:-10} * 10 ))
+	while screen | grep -Eq -- "$1"; do
+		n=$((n + 1))
+		if [ $n -ge $limit ]; then
+			screen >&2
+			fail "the screen still shows /$1/"
+		fi
+		sleep 0.1
+	done
+}
+size_is() { # COLS ROWS
+	local got
+	got=$("${TM[@]}" display-message -p -t hk '#{pane_width}x#{pane_height}')
+	[ "$got" = "$1x$2" ]
+}
+lines() { screen | wc -l; }
+qstate() { # QID: its state from the daemon
+	hk_cli queue list --json | "$PY" -c '
+import json, sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m["qid"] == sys.argv[1]:
+        print(m["state"])' "$1"
+}
+
+# Every screen at one size.
+check_screens() { # COLS ROWS
+	keys 1
+	see 'hikyakud .* is running'
+	see "127\.0\.0\.1:$HK_PORT relay"
+	see 'Remotes'
+	see 'daemon up'
+	see '1 Status +2 Queue .*0 Log'
+	see '\? help'
+	keys 2
+	see 'Queue: 3 messages'
+	see "^$Q1 "
+	see 'r retry +h hold'
+	keys 0
+	see 'Log: [0-9]+ line'
+	keys F1
+	see 'Help: console-log'
+	keys q
+	see 'Log: [0-9]+ line'
+	keys Tab
+	see 'hikyakud .* is running'
+	[ "$(lines)" = "$2" ] || fail "capture is $(lines) lines, not $2"
+}
+
+see 'hikyakud .* is running'
+size_is 80 24 || fail "the pane is not 80x24"
+check_screens 80 24
+
+# --- resize ---
+"${TM[@]}" resize-window -t hk -x 200 -y 60 || fail "resize failed"
+wait_for 10 size_is 200 60 || fail "the pane did not become 200x60"
+check_screens 200 60
+# At 200 columns the last error shows in the queue list.
+keys 2
+see "^$Q1 .*deferred .*alice1@example.org .*bob1@example.net .*(refused|connect)"
+"${TM[@]}" resize-window -t hk -x 80 -y 24
+wait_for 10 size_is 80 24 || fail "the pane did not shrink"
+see 'Queue: 3 messages'
+
+# --- help opens with ? ---
+keys '?'
+see 'Help: console-queue'
+see 'Enter.*open the message'
+keys Escape
+see 'Queue: 3 messages'
+
+# --- open a message ---
+keys g Enter
+see "Message $Q1"
+see 'bob1@example.net.*deferred'
+see 'Subject: tui test 1'
+keys q
+see 'Queue: 3 messages'
+
+# --- actions change the daemon's queue ---
+keys g h
+wait_for 10 eval '[ "$(qstate "$Q1")" = held ]' || fail "h did not hold $Q1"
+see "^$Q1 .* held"
+keys l
+wait_for 10 eval '[ "$(qstate "$Q1")" = deferred ]' || fail "l did not release $Q1"
+keys r
+wait_for 10 grep -q "$Q1: retry requested" "$T/log/hikyaku.log" ||
+	fail "r did not retry $Q1"
+# Several at once: select two, hold both.
+keys g Space Space h
+wait_for 10 eval '[ "$(qstate "${QIDS[0]}")" = held ] && [ "$(qstate "${QIDS[1]}")" = held ]' ||
+	fail "Space Space h did not hold two messages"
+keys g d
+see 'Delete message'
+keys n
+see 'Queue: 3 messages'
+keys d
+see 'Delete message'
+keys y
+wait_for 10 eval '[ "$(hk_queue_count)" = 2 ]' || fail "d y did not delete"
+see 'Queue: 2 messages'
+Q2=${QIDS[1]}
+
+# --- Esc cancels a wait that never ends: the daemon is stopped ---
+kill -STOP "$HK_DAEMON_PID"
+keys g Enter
+see "loading $Q2.*Esc cancels"
+keys Escape
+see "cancelled: loading $Q2"
+# The Status screen's own request goes unanswered too, and it says so.
+keys 1
+see 'hikyakud is NOT answering' 15
+kill -CONT "$HK_DAEMON_PID"
+gone 'NOT answering' 10
+keys 2
+
+# --- the log screen follows one queue ID ---
+keys g L
+see "Log: .*filter: $Q2"
+keys Escape 1
+
+# --- the status screen notices the daemon stopping and starting ---
+see 'hikyakud .* is running'
+hk_stop || fail "the daemon did not stop cleanly"
+see 'hikyakud is NOT running' 15
+see 'daemon DOWN'
+keys 2
+see 'spool, read-only' 15
+keys r
+see 'daemon is down'
+keys 1
+hk_start
+see 'hikyakud .* is running' 15
+see 'daemon up'
+keys 2
+gone 'spool, read-only' 15
+see 'Queue: 2 messages'
+
+# --- NO_COLOR still draws everything ---
+keys q
+wait_for 10 eval '! "${TM[@]}" has-session -t hk' || fail "q did not quit"
+"${TM[@]}" new-session -d -s hk -x 80 -y 24 \
+	"exec env NO_COLOR=1 TERM=tmux-256color LANG=C.UTF-8 '$top_builddir/hikyaku' -C '$T/conf' 2>>'$T/log/tui.stderr'" ||
+	fail "tmux did not start again"
+HK_PIDS+=("$("${TM[@]}" display-message -p -t hk '#{pid}')")
+see 'hikyakud .* is running'
+keys q
+wait_for 10 eval '! "${TM[@]}" has-session -t hk' || fail "q did not quit"
+if grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$T/log/tui.stderr" \
+	$T/log/sanitizer* 2>/dev/null; then
+	cat "$T/log/tui.stderr" >&2
+	fail "the console reported a sanitizer error"
+fi
+exit 0
