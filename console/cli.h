@@ -25,10 +25,17 @@ int	 cli_tls(int argc, char **argv, const char *confdir);
 int	 cli_cert(int argc, char **argv, const char *confdir);
 /* hikyaku passwd NAME [--stdin] [--delete] (console/cli_passwd.c) */
 int	 cli_passwd(int argc, char **argv, const char *confdir);
-/* hikyaku trace ADDR... | --bt (console/cli_trace.c) */
-int	 cli_trace(int argc, char **argv, const char *confdir);
 /* hikyaku smtp: the SMTP session tester (console/cli_smtp.c); exit
  * status per failed stage, see help/tester.md */
 int	 cli_smtp(int argc, char **argv, const char *confdir);
+
+/* hikyaku trace ADDR... | --bt (console/cli_trace.c) */
+int	 cli_trace(int argc, char **argv, const char *confdir);
+/* hikyaku trace --session --client IP [--auth U] [--mode M]: drives
+ * hikyakud -bh (console/cli_session.c; argv[0] is "trace") */
+int	 cli_trace_session(int argc, char **argv, const char *confdir);
+/* hikyaku selftest [--client IP]: open-relay and smuggling checks
+ * through hikyakud -bh; 1 when any got through (console/cli_selftest.c) */
+int	 cli_selftest(int argc, char **argv, const char *confdir);
 
 #endif

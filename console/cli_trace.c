@@ -27,7 +27,11 @@ trace_usage(FILE *f)
 	    "[--auth USER]\n"
 	    "                     [--mode relay|submission]\n"
 	    "       hikyaku trace --bt     sendmail -bt test mode (/parse "
-	    "ADDR)\n");
+	    "ADDR)\n"
+	    "       hikyaku trace --session --client IP [--auth USER] "
+	    "[--mode relay|submission]\n"
+	    "                     an SMTP dialogue answered as the daemon "
+	    "would (hikyakud -bh)\n");
 }
 
 static void
@@ -186,6 +190,10 @@ cli_trace(int argc, char **argv, const char *confdir)
 	enum address_error	 why;
 	int			 bt = 0, i, rc = CLI_EXIT_OK, naddr = 0;
 
+	/* --session simulates a whole SMTP dialogue (console/cli_session.c). */
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--session") == 0)
+			return (cli_trace_session(argc, argv, confdir));
 	client.ip = "127.0.0.1";
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--bt") == 0)

@@ -32,6 +32,8 @@ usage(FILE *f)
 	    "  trace ADDR... [--client IP] [--from A] [--auth U] [--mode M]\n"
 	    "                                   where mail goes, and which line\n"
 	    "                                   decided (--bt: sendmail -bt)\n"
+	    "  trace --session --client IP      an SMTP dialogue answered as the\n"
+	    "                                   daemon would, nothing queued\n"
 	    "  smtp HOST[:PORT]|--remote N [--starttls|--ssl] [OPTIONS]\n"
 	    "                                   SMTP session tester (see "
 	    "smtp --help)\n"
@@ -42,6 +44,8 @@ usage(FILE *f)
 	    "                                   make a self-signed server cert\n"
 	    "  passwd NAME [--stdin] [--delete] set or remove a submission "
 	    "account\n"
+	    "  selftest [--client IP] [--rcpt A] open-relay and smuggling "
+	    "checks\n"
 	    "\n"
 	    "options:\n"
 	    "  -C DIR      configuration directory (default: "
@@ -116,6 +120,8 @@ main(int argc, char **argv)
 		return cli_cert(argc, argv, confdir);
 	if (strcmp(argv[0], "passwd") == 0)
 		return cli_passwd(argc, argv, confdir);
+	if (strcmp(argv[0], "selftest") == 0)
+		return cli_selftest(argc, argv, confdir);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return CLI_EXIT_OK;

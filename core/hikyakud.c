@@ -29,12 +29,19 @@
 
 static const char usage_text[] =
     "usage: hikyakud [-dfhV] [-C confdir]\n"
+    "       hikyakud -bh IP [-a USER] [-m relay|submission] [-C confdir]\n"
     "  -C DIR   configuration directory (default $HIKYAKU_CONFIG_DIR or "
     "%s)\n"
     "  -d       debug: log to stderr, with debug lines\n"
     "  -f       stay in the foreground (for systemd and supervisors)\n"
     "  -h       this help\n"
     "  -V       print the version\n"
+    "  -bh IP   test a session on stdin/stdout as if from IP, with the "
+    "rule behind\n"
+    "           each reply on \">>> \" lines; nothing queued, nothing "
+    "bound, no\n"
+    "           privileges needed (-a: as if authenticated as USER, -m: "
+    "listener mode)\n"
     "Signals: SIGHUP reloads the configuration, SIGUSR1 reopens the log "
     "file,\nSIGTERM stops after closing sessions.\n";
 
@@ -232,6 +239,48 @@ daemonize(void)
 	}
 }
 
+/*
+ * -bh: the session state machine on stdin/stdout, as the invoking user;
+ * logs go to stderr with -d only (the ">>> " lines say the same).
+ */
+static int
+test_session(const char *ip, const char *user, const char *mode_name)
+{
+	struct config	*cfg = NULL;
+	struct diags	 d;
+	enum listen_mode mode = LISTEN_RELAY;
+	char		*err = NULL;
+	int		 rc;
+
+	if (mode_name != NULL && strcmp(mode_name, "submission") == 0)
+		mode = LISTEN_SUBMISSION;
+	else if (mode_name != NULL && strcmp(mode_name, "relay") != 0) {
+		fprintf(stderr, "hikyakud: -m is relay or submission\n");
+		return (2);
+	}
+	memset(&d, 0, sizeof d);
+	if (config_load(confdir, &cfg, &d) == -1 || cfg == NULL) {
+		diags_print(&d, stderr);
+		fprintf(stderr, "hikyakud: configuration in %s has errors\n",
+		    confdir);
+		diags_free(&d);
+		return (1);
+	}
+	diags_free(&d);
+	log_set_debug(debug_mode);
+	log_init("hikyakud", debug_mode ? "stderr" : "/dev/null");
+	signal(SIGPIPE, SIG_IGN);
+	ev_init();
+	rc = smtp_server_test_session(cfg, ip, user, mode, 0, 1, &err);
+	if (rc == -1) {
+		fprintf(stderr, "hikyakud: -bh: %s\n", err);
+		free(err);
+	}
+	config_free(cfg);
+	ev_done();
+	return (rc == -1 ? 1 : 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -242,10 +291,26 @@ main(int argc, char **argv)
 	gid_t		 gid;
 	int		 ch, foreground = 0, privileged;
 	size_t		 i;
+	const char	*test_ip = NULL, *test_user = NULL, *test_mode = NULL;
 
 	sanitize_std_fds();
-	while ((ch = getopt(argc, argv, "C:dfhV")) != -1) {
+	while ((ch = getopt(argc, argv, "a:b:C:dfhm:V")) != -1) {
 		switch (ch) {
+		case 'a':
+			test_user = optarg;
+			break;
+		case 'b':
+			/* exim's spelling: -bh IP */
+			if (strcmp(optarg, "h") != 0 || optind >= argc) {
+				fprintf(stderr, usage_text,
+				    config_default_dir());
+				return (2);
+			}
+			test_ip = argv[optind++];
+			break;
+		case 'm':
+			test_mode = optarg;
+			break;
 		case 'C':
 			confdir = optarg;
 			break;
@@ -267,12 +332,15 @@ main(int argc, char **argv)
 			return (2);
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || ((test_user != NULL || test_mode != NULL) &&
+	    test_ip == NULL)) {
 		fprintf(stderr, usage_text, config_default_dir());
 		return (2);
 	}
 	if (confdir == NULL)
 		confdir = config_default_dir();
+	if (test_ip != NULL)
+		return (test_session(test_ip, test_user, test_mode));
 
 	memset(&d, 0, sizeof d);
 	if (config_load(confdir, &cfg, &d) == -1 || cfg == NULL) {

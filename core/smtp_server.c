@@ -22,8 +22,15 @@
  * back in HELO with no name, as RFC 3207 wants. AUTH exchanges read their
  * continuation lines in the AUTH state; a failure pauses input for a delay
  * that grows with the client IP's recent failures before the 535.
+ *
+ * Policy: each stage asks core/rules.c and logs the rule that decided;
+ * in test mode (hikyakud -bh) the engine's steps go to the client as
+ * ">>> " lines before the reply instead. A reply that must wait (the
+ * bad-RCPT throttle) is collected in s->held and sent by a timer while
+ * input is paused, the way a failed AUTH waits.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +38,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "address.h"
 #include "config.h"
@@ -42,6 +51,7 @@
 #include "log.h"
 #include "privsep.h"
 #include "queue.h"
+#include "rules.h"
 #include "sasl.h"
 #include "smtp_server.h"
 #include "tls.h"
@@ -73,9 +83,11 @@
 #define SMTP_HARD_ERRORS	20	/* Postfix's smtpd_hard_error_limit */
 #define SMTP_CLOSE_GRACE_MS	10000	/* time for the last reply to leave */
 #define SMTP_EMFILE_PAUSE_MS	1000
+#define SMTP_RATE_TRACKED	4096	/* client IPs rate_limit remembers */
 
 enum smtp_server_state {
 	SMTP_SERVER_GREETING,	/* connected, greeting not sent (greet pause) */
+	SMTP_SERVER_REFUSED,	/* Connect: refused with 554; only QUIT */
 	SMTP_SERVER_HELO,	/* greeted; HELO/EHLO expected */
 	SMTP_SERVER_STARTTLS,	/* TLS handshake on the loop */
 	SMTP_SERVER_AUTH,	/* SASL exchange under way */
@@ -87,7 +99,7 @@ enum smtp_server_state {
 };
 
 static const char *const smtp_server_state_names[] = {
-	"GREETING", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA",
+	"GREETING", "REFUSED", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA",
 	"COMMIT", "QUIT",
 };
 
@@ -114,6 +126,8 @@ struct smtp_limits {
 	int		 max_hops;
 	int		 vrfy, expn;
 	int		 plaintext_auth;	/* smtpd_plaintext_auth */
+	int		 bad_rcpt_count;	/* bad_rcpt_throttle; 0: off */
+	int64_t		 bad_rcpt_delay_ms;
 };
 
 struct smtp_tx {
@@ -123,6 +137,9 @@ struct smtp_tx {
 	char			*sender;	/* as logged: "" for <> */
 	char			*first_rcpt;	/* for Received: "for <...>" */
 	int			 nrcpt_ok;	/* accepted RCPT commands */
+	int			 ndiscard;	/* RCPTs accepted and dropped */
+	int			 discard_all;	/* From: DISCARD */
+	int			 drop;		/* read DATA, queue nothing */
 	int			 smtputf8;
 	int			 body_8bit;
 	/* DATA phase */
@@ -148,7 +165,14 @@ struct session {
 	char			 local_ip[INET6_ADDRSTRLEN];
 	char			*helo;
 	int			 esmtp;
-	int			 relay_ok;	/* built-in policy: loopback */
+	int			 relay_ok;	/* rules_check_connect's relay */
+	int			 discard_all;	/* Connect: DISCARD */
+	struct rules_answer	 conn;		/* the Connect: verdict */
+	int			 bad_rcpts;	/* refused RCPTs (throttle) */
+	/* A reply held back (bad_rcpt_throttle), sent by delay_timer. */
+	int			 holding;
+	struct buf		 held;
+	struct ev_timer		*delay_timer;
 	/* TLS: the credentials the handshake used, "TLSv1.3/AES-256-GCM" */
 	struct tls_server_creds	*tls_creds;
 	char			*tls_proto, *tls_cipher;
@@ -213,10 +237,21 @@ static struct session		*srv_sessions;
 static size_t			 srv_nsessions;
 static int			 srv_started;
 static struct ev_timer		*srv_accept_timer;
+static int			 srv_test;	/* hikyakud -bh */
+
+/* rate_limit: connections per client IP in the current window. */
+struct conn_rate {
+	struct conn_rate	*next;
+	char			 ip[INET6_ADDRSTRLEN];
+	int			 count;
+	uint64_t		 start;
+};
+static struct conn_rate		*srv_rates;
 
 static void	session_input(struct session *);
 static void	session_close(struct session *, const char *why);
 static void	session_free(struct session *);
+static void	check_hard_errors(struct session *);
 static enum cmd_result cmd_helo(struct session *, const char *);
 static enum cmd_result cmd_ehlo(struct session *, const char *);
 static enum cmd_result cmd_mail(struct session *, const char *);
@@ -244,7 +279,7 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "DATA", ST(RCPT), "need MAIL command", cmd_data },
 	{ "RSET", ST_CMD, NULL, cmd_rset },
 	{ "NOOP", ST_CMD, NULL, cmd_noop },
-	{ "QUIT", ST_CMD, NULL, cmd_quit },
+	{ "QUIT", ST_CMD | ST(REFUSED), NULL, cmd_quit },
 	{ "VRFY", ST_CMD, NULL, cmd_vrfy },
 	{ "EXPN", ST_CMD, NULL, cmd_expn },
 	{ "HELP", ST_CMD, NULL, cmd_help },
@@ -259,21 +294,6 @@ _Static_assert(SMTP_CMD_DATA < nitems(smtp_cmds), "DATA row");
 _Static_assert(SMTP_CMD_AUTH < nitems(smtp_cmds), "AUTH row");
 
 /* Names and policy */
-
-int
-smtp_server_is_loopback(const char *ip)
-{
-	struct in_addr	 a4;
-	struct in6_addr	 a6;
-
-	if (inet_pton(AF_INET, ip, &a4) == 1)
-		return ((ntohl(a4.s_addr) >> 24) == 127);
-	if (inet_pton(AF_INET6, ip, &a6) != 1)
-		return (0);
-	if (IN6_IS_ADDR_LOOPBACK(&a6))
-		return (1);
-	return (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-}
 
 static const char *
 srv_hostname(void)
@@ -317,6 +337,29 @@ format_sockaddr(const struct sockaddr_storage *ss, char *out, size_t len)
 
 /* Replies */
 
+/* Test mode only: one ">>> " line for the human reading the session. */
+static void
+explain(struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+explain(struct session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*line;
+
+	if (!srv_test || s->io == NULL)
+		return;
+	va_start(ap, fmt);
+	xvasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (s->holding)
+		buf_printf(&s->held, ">>> %s\r\n", line);
+	else
+		io_printf(s->io, ">>> %s\r\n", line);
+	free(line);
+}
+
 static void
 reply(struct session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -333,17 +376,26 @@ reply(struct session *s, const char *fmt, ...)
 	xvasprintf(&line, fmt, ap);
 	va_end(ap);
 	log_debug("smtp: %s: > %s", s->ip, line);
-	io_printf(s->io, "%s\r\n", line);
+	if (s->holding)
+		buf_printf(&s->held, "%s\r\n", line);
+	else
+		io_printf(s->io, "%s\r\n", line);
 	free(line);
 }
 
-/* Postfix's "NOQUEUE: reject: RCPT from host[ip]: ..." line. */
+/*
+ * Postfix's "NOQUEUE: reject: RCPT from host[ip]: ..." line, and the same
+ * shape for what was accepted or discarded ("accept", "discard"), with
+ * the rule that decided when there is one ("rule=access:7").
+ */
 static void
-log_reject(struct session *s, const char *cmd, const char *rcpt,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+log_decision(struct session *s, const char *what, const char *cmd,
+    const char *sender, const char *rcpt, const char *rule,
+    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
 static void
-log_reject(struct session *s, const char *cmd, const char *rcpt,
+log_decision(struct session *s, const char *what, const char *cmd,
+    const char *sender, const char *rcpt, const char *rule,
     const char *fmt, ...)
 {
 	va_list	 ap;
@@ -355,14 +407,37 @@ log_reject(struct session *s, const char *cmd, const char *rcpt,
 	va_end(ap);
 	if (s->tx != NULL && s->tx->qid[0] != '\0')
 		qid = s->tx->qid;
+	if (sender == NULL && s->tx != NULL)
+		sender = s->tx->sender;
 	helo = sanitize(s->helo != NULL ? s->helo : "", 255);
-	log_info("%s: reject: %s from unknown[%s]: %s; from=<%s>%s%s%s "
-	    "proto=%s helo=<%s>", qid, cmd, s->ip, text,
-	    s->tx != NULL ? s->tx->sender : "",
+	log_info("%s: %s: %s from unknown[%s]: %s;%s%s%s from=<%s>%s%s%s "
+	    "proto=%s helo=<%s>", qid, what, cmd, s->ip, text,
+	    rule != NULL ? " rule=" : "", rule != NULL ? rule : "",
+	    rule != NULL ? ";" : "", sender != NULL ? sender : "",
 	    rcpt != NULL ? " to=<" : "", rcpt != NULL ? rcpt : "",
 	    rcpt != NULL ? ">" : "", s->esmtp ? "ESMTP" : "SMTP", helo);
 	free(helo);
 	free(text);
+}
+
+/*
+ * Test mode: the engine's steps to the client, then the rule that
+ * decided ("rule: access:7"), right before the reply.
+ */
+static void
+explain_steps(struct session *s, const struct rules_trace *t,
+    const struct rules_answer *a)
+{
+	size_t	 i;
+
+	if (!srv_test || s->io == NULL)
+		return;
+	for (i = 0; i < t->n; i++)
+		explain(s, "%*s%s%s%s%s", t->v[i].depth * 2, "",
+		    t->v[i].text, t->v[i].rule != NULL ? "   [" : "",
+		    t->v[i].rule != NULL ? t->v[i].rule : "",
+		    t->v[i].rule != NULL ? "]" : "");
+	explain(s, "rule: %s", a->rule);
 }
 
 /* Error replies count towards the hard limit, as in Postfix. */
@@ -414,6 +489,7 @@ session_enter(struct session *s, enum smtp_server_state st)
 		return;
 	switch (st) {
 	case SMTP_SERVER_HELO:
+	case SMTP_SERVER_REFUSED:
 	case SMTP_SERVER_MAIL:
 	case SMTP_SERVER_RCPT:
 	case SMTP_SERVER_AUTH:
@@ -538,6 +614,8 @@ session_free(struct session *s)
 	session_reset_tx(s);
 	ev_timer_free(s->greet_timer);
 	ev_timer_free(s->auth_timer);
+	ev_timer_free(s->delay_timer);
+	buf_free(&s->held);
 	auth_end(s);
 	/* io_free() deinited the GnuTLS session: the credentials may go. */
 	tls_server_creds_put(s->tls_creds);
@@ -692,15 +770,14 @@ address_text(const struct address *a)
 	return (full);
 }
 
-static int
-domain_is_local(const char *domain)
+/* The client as the rules engine sees it (strings stay the session's). */
+static void
+session_client(const struct session *s, struct rules_client *c)
 {
-	if (domain == NULL)
-		return (1);	/* a bare local part, completed with me */
-	/* address_parse_path only lets through literals that are ours. */
-	if (domain[0] == '[')
-		return (1);
-	return (config_is_local_domain(srv_cfg, domain));
+	memset(c, 0, sizeof *c);
+	c->ip = s->ip;
+	c->auth_user = s->auth_user;
+	c->mode = s->mode;
 }
 
 static enum cmd_result
@@ -709,13 +786,16 @@ cmd_mail(struct session *s, const char *arg)
 	struct address		 a;
 	enum address_error	 why;
 	const char		*params;
-	char			*kw, *val, *end;
+	char			*kw, *val, *end, *sender;
 	int			 r, smtputf8 = 0, body8 = 0;
 	long long		 size;
+	struct rules_client	 client;
+	struct rules_answer	 ans;
+	struct rules_trace	 t = { 0 };
 
 	if (auth_required(s) && s->auth_user == NULL) {
-		log_reject(s, "MAIL", NULL, "530 5.7.0 Authentication "
-		    "required");
+		log_decision(s, "reject", "MAIL", NULL, NULL, NULL, "530 5.7.0 "
+		    "Authentication required");
 		reply_error(s, "530 5.7.0 Authentication required");
 		return (CMD_FAIL);
 	}
@@ -772,75 +852,64 @@ cmd_mail(struct session *s, const char *arg)
 		    "address");
 		return (CMD_FAIL);
 	}
+	sender = address_is_null(&a) ? xstrdup("") : address_text(&a);
+	address_free(&a);
+	session_client(s, &client);
+	rules_check_mail(srv_cfg, &client, sender, &ans, srv_test ? &t : NULL);
+	explain_steps(s, &t, &ans);
+	rules_trace_free(&t);
+	if (ans.verdict == RULES_REJECT) {
+		log_decision(s, "reject", "MAIL", sender, NULL, ans.rule, "%s",
+		    ans.reply);
+		reply_error(s, "%s", ans.reply);
+		free(sender);
+		return (CMD_FAIL);
+	}
 	session_reset_tx(s);
 	s->tx = xcalloc(1, sizeof *s->tx);
-	s->tx->sender = address_is_null(&a) ? xstrdup("") : address_text(&a);
+	s->tx->sender = sender;
 	s->tx->smtputf8 = smtputf8;
 	s->tx->body_8bit = body8;
+	s->tx->discard_all = s->discard_all || ans.verdict == RULES_DISCARD;
 	s->tx->env = xmalloc(sizeof *s->tx->env);
 	envelope_init(s->tx->env);
 	s->tx->env->sender = xstrdup(s->tx->sender);
-	address_free(&a);
+	log_decision(s, ans.verdict == RULES_DISCARD ? "discard" : "accept",
+	    "MAIL", NULL, NULL, ans.rule, "<%s>%s", sender,
+	    ans.verdict == RULES_DISCARD ? ": access DISCARD" : "");
 	session_enter(s, SMTP_SERVER_RCPT);
 	reply(s, "250 2.1.0 Ok");
 	return (CMD_OK);
 }
 
-/* Add a recipient unless the envelope has it already (aliasing collapses). */
+/* Add a recipient unless the envelope has it already (RCPT repeated). */
 static void
-tx_add_rcpt(struct smtp_tx *tx, const char *addr, const char *orcpt)
+tx_add_rcpt(struct smtp_tx *tx, const char *addr)
 {
 	size_t	 i;
 
 	for (i = 0; i < tx->env->nrcpt; i++)
 		if (strcmp(tx->env->rcpts[i].addr, addr) == 0)
 			return;
-	envelope_add_rcpt(tx->env, addr, orcpt);
+	envelope_add_rcpt(tx->env, addr, NULL);
 }
 
 /*
- * Until aliases exist every local recipient goes to adminaddr (a comma
- * separated list, as in nullmailer), keeping the original as ORCPT.
- * 0, or -1 when adminaddr does not parse (a config problem: 451).
+ * RCPT after the syntax checks: the rules engine decides (To: line, relay
+ * rights, whether a local name exists). Local recipients are queued as
+ * given; the scheduler expands aliases at delivery.
  */
-static int
-tx_add_local(struct smtp_tx *tx, const char *rcpt)
-{
-	char			*list, *p, *tok, *orcpt, *text;
-	struct address		 a;
-	enum address_error	 why;
-	int			 rc = 0;
-
-	xasprintf(&orcpt, "rfc822;%s", rcpt);
-	list = xstrdup(srv_cfg->adminaddr);
-	for (p = list; (tok = strsep(&p, ",")) != NULL;) {
-		tok = (char *)skip_ws(tok);
-		rtrim(tok);
-		if (*tok == '\0')
-			continue;
-		if (address_parse(tok, &a, &why) == -1) {
-			log_warn("adminaddr %s: %s", tok, address_strerror(why));
-			rc = -1;
-			break;
-		}
-		text = address_text(&a);
-		tx_add_rcpt(tx, text, orcpt);
-		free(text);
-		address_free(&a);
-	}
-	free(list);
-	free(orcpt);
-	return (rc);
-}
-
 static enum cmd_result
-cmd_rcpt(struct session *s, const char *arg)
+rcpt_judge(struct session *s, const char *arg)
 {
 	struct address		 a;
 	enum address_error	 why;
 	const char		*params;
 	char			*text;
 	struct smtp_tx		*tx = s->tx;
+	struct rules_client	 client;
+	struct rules_answer	 ans;
+	struct rules_trace	 t = { 0 };
 
 	if (ascii_strncasecmp(arg, "TO:", 3) != 0) {
 		reply_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
@@ -854,7 +923,12 @@ cmd_rcpt(struct session *s, const char *arg)
 		case ADDR_QUOTED_SPECIAL:
 		case ADDR_IP_LITERAL:
 			/* The relay tricks: refused as relaying. */
-			log_reject(s, "RCPT", NULL, "554 5.7.1 %s", address_strerror(why));
+			explain(s, "address: %s   [built-in]",
+			    address_strerror(why));
+			explain(s, "rule: built-in");
+			log_decision(s, "reject", "RCPT", NULL, NULL,
+			    "built-in", "554 5.7.1 Relay access denied: %s",
+			    address_strerror(why));
 			reply_error(s, "554 5.7.1 Relay access denied: %s",
 			    address_strerror(why));
 			break;
@@ -876,47 +950,98 @@ cmd_rcpt(struct session *s, const char *arg)
 		    "address");
 		return (CMD_FAIL);
 	}
-	if (tx->nrcpt_ok >= s->lim.max_recipients) {
+	if (tx->nrcpt_ok + tx->ndiscard >= s->lim.max_recipients) {
 		address_free(&a);
 		reply_error(s, "452 4.5.3 Error: too many recipients");
 		return (CMD_FAIL);
 	}
 	text = address_text(&a);
-	if (!domain_is_local(a.domain)) {
-		address_free(&a);
-		if (!s->relay_ok && s->auth_user == NULL) {
-			log_reject(s, "RCPT", text, "554 5.7.1 <%s>: Relay "
-			    "access denied", text);
-			reply_error(s, "554 5.7.1 <%s>: Relay access denied",
-			    text);
-			free(text);
-			return (CMD_FAIL);
-		}
-		tx_add_rcpt(tx, text, NULL);
-	} else {
-		address_free(&a);
-		if (srv_cfg->adminaddr == NULL || srv_cfg->adminaddr[0] == '\0') {
-			log_reject(s, "RCPT", text, "550 5.1.1 <%s>: Recipient "
-			    "address rejected: User unknown", text);
-			reply_error(s, "550 5.1.1 <%s>: Recipient address "
-			    "rejected: User unknown in local recipient table",
-			    text);
-			free(text);
-			return (CMD_FAIL);
-		}
-		if (tx_add_local(tx, text) == -1) {
-			reply_error(s, "451 4.3.5 Server configuration error");
-			free(text);
-			return (CMD_FAIL);
-		}
-	}
-	if (tx->first_rcpt == NULL)
-		tx->first_rcpt = text;
-	else
+	address_free(&a);
+	session_client(s, &client);
+	rules_check_rcpt(srv_cfg, &client, tx->sender, text, &ans,
+	    srv_test ? &t : NULL);
+	explain_steps(s, &t, &ans);
+	rules_trace_free(&t);
+	switch (ans.verdict) {
+	case RULES_REJECT:
+		log_decision(s, "reject", "RCPT", NULL, text, ans.rule, "%s",
+		    ans.reply);
+		reply_error(s, "%s", ans.reply);
 		free(text);
-	tx->nrcpt_ok++;
+		return (CMD_FAIL);
+	case RULES_DISCARD:
+		log_decision(s, "discard", "RCPT", NULL, text, ans.rule,
+		    "<%s>: access DISCARD", text);
+		tx->ndiscard++;
+		break;
+	case RULES_ACCEPT:
+		if (tx->discard_all) {
+			log_decision(s, "discard", "RCPT", NULL, text,
+			    ans.rule, "<%s>: sender or client DISCARD", text);
+			tx->ndiscard++;
+			break;
+		}
+		log_decision(s, "accept", "RCPT", NULL, text, ans.rule, "<%s>",
+		    text);
+		tx_add_rcpt(tx, text);
+		if (tx->first_rcpt == NULL)
+			tx->first_rcpt = xstrdup(text);
+		tx->nrcpt_ok++;
+		break;
+	}
+	free(text);
 	reply(s, "250 2.1.5 Ok");
 	return (CMD_OK);
+}
+
+/* The held reply goes out; input resumes (pipelined lines included). */
+static void
+delay_timer_cb(void *arg)
+{
+	struct session	*s = arg;
+
+	session_hold(s);
+	if (!s->closing && s->io != NULL) {
+		io_write(s->io, s->held.data, s->held.len);
+		buf_reset(&s->held);
+		session_enter(s, s->state);	/* the command deadline again */
+		io_pause(s->io, 0);
+		check_hard_errors(s);
+	}
+	session_unhold(s);
+}
+
+/*
+ * bad_rcpt_throttle (sendmail's BadRcptThrottle): once the session has
+ * had COUNT recipients refused, each further RCPT reply waits DURATION.
+ * Nothing is read meanwhile, so a pipelining client waits too.
+ */
+static enum cmd_result
+cmd_rcpt(struct session *s, const char *arg)
+{
+	enum cmd_result	 r;
+	int		 throttled;
+
+	throttled = s->lim.bad_rcpt_count > 0 &&
+	    s->bad_rcpts >= s->lim.bad_rcpt_count;
+	if (throttled) {
+		explain(s, "bad_rcpt_throttle: %d recipients refused, this "
+		    "reply waits %lld ms", s->bad_rcpts,
+		    (long long)s->lim.bad_rcpt_delay_ms);
+		s->holding = 1;
+	}
+	r = rcpt_judge(s, arg);
+	if (r == CMD_FAIL)
+		s->bad_rcpts++;
+	if (!throttled)
+		return (r);
+	s->holding = 0;
+	io_pause(s->io, 1);
+	io_set_deadline(s->io, 0);
+	if (s->delay_timer == NULL)
+		s->delay_timer = ev_timer_new(delay_timer_cb, s);
+	ev_timer_after(s->delay_timer, (uint64_t)s->lim.bad_rcpt_delay_ms);
+	return (r);
 }
 
 /* RFC 5322 date in local time with a numeric zone; no locale involved. */
@@ -990,9 +1115,19 @@ cmd_data(struct session *s, const char *arg)
 		reply_error(s, "501 5.5.4 Syntax: DATA");
 		return (CMD_FAIL);
 	}
-	if (tx->nrcpt_ok == 0) {
+	if (tx->nrcpt_ok == 0 && tx->ndiscard == 0) {
 		reply_error(s, "554 5.5.1 Error: no valid recipients");
 		return (CMD_FAIL);
+	}
+	if (srv_test || tx->nrcpt_ok == 0) {
+		/* -bh, or every recipient discarded: read, judge, drop. */
+		tx->drop = 1;
+		tx->prev_crlf = 1;
+		tx->in_headers = 1;
+		tx->data_start = ev_now();
+		session_enter(s, SMTP_SERVER_DATA);
+		reply(s, "354 End data with <CR><LF>.<CR><LF>");
+		return (CMD_LATER);
 	}
 	xasprintf(&env->client, "unknown[%s]", s->ip);
 	env->helo = xstrdup(s->helo);
@@ -1050,56 +1185,101 @@ cmd_quit(struct session *s, const char *arg)
 	return (CMD_OK);
 }
 
-/* VRFY and EXPN when enabled: what RCPT would do, without the relay. */
-static enum cmd_result
-verify_address(struct session *s, const char *arg, int expn)
+/*
+ * VRFY and EXPN when enabled: the RCPT judgement for sender <>, then for
+ * EXPN the destinations the engine expands the address to. *text gets
+ * the address as RCPT would see it; -1 after a refusal (replied).
+ */
+static int
+verify_judge(struct session *s, const char *arg, char **text)
 {
 	struct address		 a;
 	enum address_error	 why;
-	char			*text;
+	struct rules_client	 client;
+	struct rules_answer	 ans;
+	struct rules_trace	 t = { 0 };
 
 	if (address_parse(arg, &a, &why) == -1) {
 		reply_error(s, "501 5.1.3 Bad address syntax: %s",
 		    address_strerror(why));
-		return (CMD_FAIL);
+		return (-1);
 	}
-	text = address_text(&a);
-	if (!domain_is_local(a.domain))
-		reply(s, "252 2.1.5 <%s>: will attempt delivery", text);
-	else if (srv_cfg->adminaddr == NULL || srv_cfg->adminaddr[0] == '\0') {
-		reply_error(s, "550 5.1.1 <%s>: Recipient address rejected: "
-		    "User unknown in local recipient table", text);
-		address_free(&a);
-		free(text);
-		return (CMD_FAIL);
-	} else if (expn)
-		reply(s, "250 2.1.5 %s", srv_cfg->adminaddr);
-	else
-		reply(s, "250 2.1.5 <%s>", text);
+	*text = address_text(&a);
 	address_free(&a);
-	free(text);
-	return (CMD_OK);
+	session_client(s, &client);
+	rules_check_rcpt(srv_cfg, &client, "", *text, &ans,
+	    srv_test ? &t : NULL);
+	explain_steps(s, &t, &ans);
+	rules_trace_free(&t);
+	if (ans.verdict == RULES_REJECT) {
+		reply_error(s, "%s", ans.reply);
+		free(*text);
+		*text = NULL;
+		return (-1);
+	}
+	return (0);
 }
 
 static enum cmd_result
 cmd_vrfy(struct session *s, const char *arg)
 {
+	char	*text;
+	char	*at, *domain;
+	int	 local;
+
+	/* RFC 5321 §3.5.3: 252 neither confirms nor denies the name. */
 	if (!s->lim.vrfy) {
 		reply(s, "252 2.5.0 Cannot VRFY user, but will accept message "
 		    "and attempt delivery");
 		return (CMD_OK);
 	}
-	return (verify_address(s, arg, 0));
+	if (verify_judge(s, arg, &text) == -1)
+		return (CMD_FAIL);
+	at = strrchr(text, '@');
+	domain = at != NULL ? at + 1 : NULL;
+	local = domain == NULL || domain[0] == '[' ||
+	    config_is_local_domain(srv_cfg, domain);
+	if (local)
+		reply(s, "250 2.1.5 <%s>", text);
+	else
+		reply(s, "252 2.1.5 <%s>: not local, will attempt delivery",
+		    text);
+	free(text);
+	return (CMD_OK);
 }
 
+/* EXPN discloses alias contents: only for clients with relay rights. */
 static enum cmd_result
 cmd_expn(struct session *s, const char *arg)
 {
+	struct rules_result	 res;
+	char			*text, *sum;
+	size_t			 i;
+
 	if (!s->lim.expn) {
 		reply_error(s, "502 5.5.1 EXPN command is disabled");
 		return (CMD_FAIL);
 	}
-	return (verify_address(s, arg, 1));
+	if (!s->relay_ok && s->auth_user == NULL) {
+		explain(s, "EXPN: the client has no relay rights   [built-in]");
+		reply_error(s, "550 5.7.1 Error: EXPN is not allowed for your "
+		    "address");
+		return (CMD_FAIL);
+	}
+	if (verify_judge(s, arg, &text) == -1)
+		return (CMD_FAIL);
+	rules_resolve(srv_cfg, "", text, &res, NULL);
+	for (i = 0; i < res.n; i++) {
+		sum = rules_dest_summary(&res.v[i]);
+		reply(s, "250%c2.1.5 <%s> (%s)", i + 1 < res.n ? '-' : ' ',
+		    res.v[i].addr, sum);
+		free(sum);
+	}
+	if (res.n == 0)
+		reply(s, "250 2.1.5 <%s>", text);
+	rules_result_free(&res);
+	free(text);
+	return (CMD_OK);
 }
 
 static enum cmd_result
@@ -1499,8 +1679,24 @@ data_end(struct session *s)
 	}
 	if (text != NULL) {
 		if (tx->err != DATA_WRITE)
-			log_reject(s, "END-OF-MESSAGE", NULL, "%s", text);
+			log_decision(s, "reject", "END-OF-MESSAGE", NULL, NULL,
+			    NULL, "%s", text);
 		reply_error(s, "%s", text);
+		session_reset_tx(s);
+		session_enter(s, SMTP_SERVER_MAIL);
+		return;
+	}
+	if (tx->drop) {
+		if (srv_test)
+			reply(s, "250 2.0.0 Ok: (not queued: -bh)");
+		else {
+			log_decision(s, "discard", "END-OF-MESSAGE", NULL, NULL,
+			    NULL, "all %d recipient%s discarded, size=%lld",
+			    tx->ndiscard, tx->ndiscard == 1 ? "" : "s",
+			    (long long)tx->size);
+			reply(s, "250 2.0.0 Ok");
+		}
+		s->ok[SMTP_CMD_DATA]++;
 		session_reset_tx(s);
 		session_enter(s, SMTP_SERVER_MAIL);
 		return;
@@ -1561,7 +1757,7 @@ data_line(struct session *s, const char *line, size_t len)
 		data_fail(tx, DATA_TOO_BIG);
 		return;
 	}
-	if (queue_incoming_write(tx->qi, line, body + 2) == -1) {
+	if (!tx->drop && queue_incoming_write(tx->qi, line, body + 2) == -1) {
 		tx->write_errno = errno;
 		data_fail(tx, DATA_WRITE);
 	}
@@ -1623,6 +1819,8 @@ command_line(struct session *s, const char *line, size_t len)
 	} else if (!(c->states & (1u << s->state))) {
 		s->total[i]++;
 		reply_error(s, "503 5.5.1 Error: %s",
+		    s->state == SMTP_SERVER_REFUSED ? "access denied, only "
+		    "QUIT is accepted" :
 		    s->state == SMTP_SERVER_HELO ? "send HELO/EHLO first" :
 		    c->seq_err);
 	} else {
@@ -1632,6 +1830,19 @@ command_line(struct session *s, const char *line, size_t len)
 			s->ok[i]++;
 	}
 	free(buf);
+}
+
+/* Postfix's smtpd_hard_error_limit; a held reply goes out first. */
+static void
+check_hard_errors(struct session *s)
+{
+	if (s->errors < SMTP_HARD_ERRORS || s->closing || s->io == NULL ||
+	    (s->delay_timer != NULL && ev_timer_pending(s->delay_timer)))
+		return;
+	reply(s, "421 4.7.0 %s Error: too many errors", srv_hostname());
+	log_info("too many errors after %s from unknown[%s]", s->last_cmd,
+	    s->ip);
+	session_finish(s);
 }
 
 /* Process buffered input while the state reads lines (PIPELINING). */
@@ -1645,8 +1856,8 @@ session_input(struct session *s)
 	if (s->state == SMTP_SERVER_GREETING) {
 		/* Spoke before the greeting: a bulk mailer that does not
 		 * wait for replies (what greet_pause exists to catch). */
-		log_reject(s, "CONNECT", NULL, "554 5.5.1 talked before "
-		    "the greeting");
+		log_decision(s, "reject", "CONNECT", NULL, NULL, NULL,
+		    "554 5.5.1 talked before the greeting");
 		reply(s, "554 5.5.1 %s Error: protocol synchronization",
 		    srv_hostname());
 		session_finish(s);
@@ -1654,10 +1865,15 @@ session_input(struct session *s)
 	}
 	while (!s->closing && s->io != NULL &&
 	    (s->state == SMTP_SERVER_HELO || s->state == SMTP_SERVER_MAIL ||
+	    s->state == SMTP_SERVER_REFUSED ||
 	    s->state == SMTP_SERVER_RCPT || s->state == SMTP_SERVER_DATA ||
 	    s->state == SMTP_SERVER_AUTH)) {
-		/* A failed AUTH holds everything until its 535 is sent. */
-		if (s->auth_timer != NULL && ev_timer_pending(s->auth_timer))
+		/* A failed AUTH holds everything until its 535 is sent,
+		 * a throttled RCPT until its reply is. */
+		if ((s->auth_timer != NULL &&
+		    ev_timer_pending(s->auth_timer)) ||
+		    (s->delay_timer != NULL &&
+		    ev_timer_pending(s->delay_timer)))
 			break;
 		r = io_getline(s->io, &line, &len);
 		if (r == IO_LINE_NONE)
@@ -1693,13 +1909,7 @@ session_input(struct session *s)
 			reply_error(s, "500 5.5.2 Error: line too long");
 		} else
 			command_line(s, line, len);
-		if (s->errors >= SMTP_HARD_ERRORS && !s->closing) {
-			reply(s, "421 4.7.0 %s Error: too many errors",
-			    srv_hostname());
-			log_info("too many errors after %s from unknown[%s]",
-			    s->last_cmd, s->ip);
-			session_finish(s);
-		}
+		check_hard_errors(s);
 	}
 	if (!s->closing && s->io != NULL && s->state == SMTP_SERVER_DATA)
 		data_deadline(s);
@@ -1768,6 +1978,29 @@ greet_timer_cb(void *arg)
 	session_unhold(s);
 }
 
+/*
+ * Connect: refused. RFC 5321 §3.1: a 554 greeting, then only QUIT is
+ * accepted (503 to the rest); a 4xx is a 421 and the end.
+ */
+static void
+session_refuse(struct session *s, const struct rules_answer *a)
+{
+	const char	*text = a->reply;
+
+	/* "550 5.7.1 Access denied" -> "5.7.1 Access denied" */
+	if (strlen(text) > 4 && text[3] == ' ')
+		text += 4;
+	log_decision(s, "reject", "CONNECT", NULL, NULL, a->rule, "%s",
+	    a->reply);
+	if (a->reply[0] == '4') {
+		reply(s, "421 %s", text);
+		session_finish(s);
+		return;
+	}
+	session_enter(s, SMTP_SERVER_REFUSED);
+	reply(s, "554 %s", text);
+}
+
 /* Accepting */
 
 static size_t
@@ -1782,20 +2015,57 @@ sessions_from(const char *ip)
 	return (n);
 }
 
-static void
-session_new(const struct listener *l, int fd, const char *ip)
+/*
+ * rate_limit: is this connection one too many in the client's current
+ * window (COUNT connections per DURATION, fixed windows)?
+ */
+static int
+rate_exceeded(const char *ip, int *count, int64_t *per)
 {
-	struct session		*s;
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen = sizeof ss;
+	struct conn_rate	**pp, *r, *found = NULL;
+	const char		 *err;
+	uint64_t		  now = ev_now();
+	size_t			  n = 0;
+
+	if (config_parse_rate(srv_cfg->rate_limit != NULL ?
+	    srv_cfg->rate_limit : "", count, per, &err) == -1 || *count == 0)
+		return (0);
+	for (pp = &srv_rates; (r = *pp) != NULL;) {
+		if (now - r->start >= (uint64_t)*per * 1000 ||
+		    n >= SMTP_RATE_TRACKED) {
+			*pp = r->next;
+			free(r);
+			continue;
+		}
+		if (strcmp(r->ip, ip) == 0)
+			found = r;
+		n++;
+		pp = &r->next;
+	}
+	if (found == NULL) {
+		found = xcalloc(1, sizeof *found);
+		snprintf(found->ip, sizeof found->ip, "%s", ip);
+		found->start = now;
+		/* Newest first, so the cap drops the oldest. */
+		found->next = srv_rates;
+		srv_rates = found;
+	}
+	return (++found->count > *count);
+}
+
+static struct session *
+session_alloc(enum listen_mode mode, const char *ip)
+{
+	struct session	*s;
+	int		 n;
+	int64_t		 per;
+	const char	*err;
 
 	s = xcalloc(1, sizeof *s);
 	s->last_cmd = "CONNECT";
-	s->mode = l->mode;
+	s->mode = mode;
 	snprintf(s->ip, sizeof s->ip, "%s", ip);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-		format_sockaddr(&ss, s->local_ip, sizeof s->local_ip);
-	s->relay_ok = smtp_server_is_loopback(ip);
+	buf_init(&s->held);
 	s->lim.max_message_size = srv_cfg->max_message_size;
 	s->lim.command_timeout_ms = srv_cfg->command_timeout * 1000;
 	s->lim.data_timeout_ms = srv_cfg->data_timeout * 1000;
@@ -1804,13 +2074,37 @@ session_new(const struct listener *l, int fd, const char *ip)
 	s->lim.vrfy = srv_cfg->vrfy;
 	s->lim.expn = srv_cfg->expn;
 	s->lim.plaintext_auth = srv_cfg->smtpd_plaintext_auth;
+	if (config_parse_rate(srv_cfg->bad_rcpt_throttle != NULL ?
+	    srv_cfg->bad_rcpt_throttle : "", &n, &per, &err) == 0) {
+		s->lim.bad_rcpt_count = n;
+		s->lim.bad_rcpt_delay_ms = per * 1000;
+	}
 	s->next = srv_sessions;
 	if (srv_sessions != NULL)
 		srv_sessions->prev = s;
 	srv_sessions = s;
 	srv_nsessions++;
+	return (s);
+}
+
+/* The connect verdict a was reached in listener_accept (or -bh). */
+static void
+session_new(const struct listener *l, int fd, const char *ip,
+    const struct rules_answer *a)
+{
+	struct session		*s;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof ss;
+
+	s = session_alloc(l->mode, ip);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		format_sockaddr(&ss, s->local_ip, sizeof s->local_ip);
+	s->relay_ok = a->relay;
+	s->discard_all = a->verdict == RULES_DISCARD;
+	s->conn = *a;
 	s->io = io_new(fd, session_io, s);
-	log_info("connect from unknown[%s]", ip);
+	log_info("connect from unknown[%s]: relay=%s, rule=%s", ip,
+	    a->relay ? "yes" : "no", a->rule);
 	/* smtps: TLS first (under the command deadline), then the greeting.
 	 * Its listeners exist only with credentials loaded. */
 	if (s->mode == LISTEN_SMTPS)
@@ -1819,18 +2113,30 @@ session_new(const struct listener *l, int fd, const char *ip)
 		session_begin(s);
 }
 
-/* Greet now, or after the greet pause. */
+/* Greet now, or after the greet pause; or refuse (Connect: REJECT). */
 static void
 session_begin(struct session *s)
 {
 	session_enter(s, SMTP_SERVER_GREETING);
-	/* Clients with relay rights are exempt from the greet pause. */
-	if (srv_cfg->greet_pause > 0 && !s->relay_ok) {
+	if (s->conn.verdict == RULES_REJECT) {
+		session_refuse(s, &s->conn);
+		return;
+	}
+	if (s->discard_all)
+		log_decision(s, "discard", "CONNECT", NULL, NULL, s->conn.rule,
+		    "access DISCARD: all mail from this client is dropped");
+	/* Clients with relay rights are exempt from the greet pause; -bh
+	 * has its client's input at once and would look like a talker. */
+	if (srv_cfg->greet_pause > 0 && !s->relay_ok && srv_test)
+		explain(s, "greet_pause %llds: not applied in -bh",
+		    (long long)srv_cfg->greet_pause);
+	else if (srv_cfg->greet_pause > 0 && !s->relay_ok) {
 		s->greet_timer = ev_timer_new(greet_timer_cb, s);
 		ev_timer_after(s->greet_timer,
 		    (uint64_t)srv_cfg->greet_pause * 1000);
-	} else
-		session_greet(s);
+		return;
+	}
+	session_greet(s);
 }
 
 static void
@@ -1856,7 +2162,10 @@ listener_accept(int fd, int revents, void *arg)
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	char			 ip[INET6_ADDRSTRLEN];
-	int			 cfd, n;
+	int			 cfd, n, count;
+	int64_t			 per;
+	struct rules_client	 client;
+	struct rules_answer	 a;
 
 	for (n = 0; n < SMTP_ACCEPT_BURST; n++) {
 		sslen = sizeof ss;
@@ -1886,9 +2195,13 @@ listener_accept(int fd, int revents, void *arg)
 			close(cfd);
 			continue;
 		}
+		memset(&client, 0, sizeof client);
+		client.ip = ip;
+		client.mode = l->mode;
+		rules_check_connect(srv_cfg, &client, &a, NULL);
 		/* Trusted clients (relay rights) are not counted per IP:
 		 * cron, the injector and local scripts share 127.0.0.1. */
-		if (!smtp_server_is_loopback(ip) && sessions_from(ip) >=
+		if (!a.relay && sessions_from(ip) >=
 		    (size_t)srv_cfg->max_connections_per_ip) {
 			log_warn("refused connect from unknown[%s]: too many "
 			    "connections from this address", ip);
@@ -1897,7 +2210,17 @@ listener_accept(int fd, int revents, void *arg)
 			close(cfd);
 			continue;
 		}
-		session_new(l, cfd, ip);
+		if (!a.relay && rate_exceeded(ip, &count, &per)) {
+			log_warn("refused connect from unknown[%s]: more than "
+			    "%d connections in %llds (rate_limit)", ip, count,
+			    (long long)per);
+			send_direct(cfd, "421 4.7.0",
+			    "Error: too many connections from your address, "
+			    "try again later");
+			close(cfd);
+			continue;
+		}
+		session_new(l, cfd, ip, &a);
 	}
 }
 
@@ -2307,6 +2630,7 @@ smtp_server_shutdown(void)
 {
 	struct session		*s, *next;
 	struct auth_fail	*f;
+	struct conn_rate	*r;
 
 	listeners_free_list(srv_listeners);
 	srv_listeners = NULL;
@@ -2316,6 +2640,10 @@ smtp_server_shutdown(void)
 	while ((f = srv_auth_fails) != NULL) {
 		srv_auth_fails = f->next;
 		free(f);
+	}
+	while ((r = srv_rates) != NULL) {
+		srv_rates = r->next;
+		free(r);
 	}
 	for (s = srv_sessions; s != NULL; s = next) {
 		next = s->next;
@@ -2336,4 +2664,138 @@ size_t
 smtp_server_sessions(void)
 {
 	return (srv_nsessions);
+}
+
+/* hikyakud -bh */
+
+/*
+ * The client's side: a child copies in to the session's socket with
+ * plain blocking I/O, so in may be a terminal, a pipe or a file (epoll
+ * refuses files) and a slow reader of out never stalls it.
+ */
+static pid_t
+test_feeder(int in, int sock, int other)
+{
+	char	 b[4096];
+	ssize_t	 n, w, off;
+	pid_t	 pid;
+
+	if ((pid = fork()) != 0)
+		return (pid);
+	close(other);
+	fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) & ~O_NONBLOCK);
+	while ((n = read(in, b, sizeof b)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			break;
+		for (off = 0; off < n; off += w)
+			if ((w = write(sock, b + off, (size_t)(n - off))) == -1)
+				_exit(0);	/* the session is over */
+	}
+	shutdown(sock, SHUT_WR);
+	_exit(0);
+}
+
+struct test_out {
+	int		 sock, out;
+};
+
+/* The server's side to out, as it comes; EOF once the session closed. */
+static void
+test_out_cb(int fd, int revents, void *arg)
+{
+	struct test_out	*t = arg;
+	char		 b[4096];
+	ssize_t		 n, w, off;
+
+	n = read(t->sock, b, sizeof b);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		ev_break();
+		return;
+	}
+	for (off = 0; off < n; off += w)
+		if ((w = write(t->out, b + off, (size_t)(n - off))) == -1) {
+			if (errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			ev_break();	/* nobody reads: stop */
+			return;
+		}
+}
+
+int
+smtp_server_test_session(const struct config *cfg, const char *ip,
+    const char *auth_user, enum listen_mode mode, int in, int out,
+    char **err)
+{
+	struct in6_addr		 a6;
+	struct session		*s;
+	struct rules_client	 client;
+	struct rules_answer	 a;
+	struct rules_trace	 t = { 0 };
+	struct test_out		 to;
+	struct ev_fd		*ev;
+	int			 sv[2], bad;
+	pid_t			 feeder;
+
+	if (inet_pton(AF_INET, ip, &a6) != 1 &&
+	    inet_pton(AF_INET6, ip, &a6) != 1) {
+		xasprintf(err, "%s: not an IP address", ip);
+		return (-1);
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		xasprintf(err, "socketpair: %s", strerror(errno));
+		return (-1);
+	}
+	if ((feeder = test_feeder(in, sv[1], sv[0])) == -1) {
+		xasprintf(err, "fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return (-1);
+	}
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+	srv_test = 1;
+	srv_cfg = cfg;
+	srv_users = users_read(cfg, &bad);
+
+	memset(&client, 0, sizeof client);
+	client.ip = ip;
+	client.auth_user = auth_user;
+	client.mode = mode;
+	rules_check_connect(cfg, &client, &a, &t);
+	s = session_alloc(mode, ip);
+	s->relay_ok = a.relay;
+	s->discard_all = a.verdict == RULES_DISCARD;
+	s->conn = a;
+	if (auth_user != NULL)
+		s->auth_user = xstrdup(auth_user);
+	s->io = io_new(sv[0], session_io, s);
+	explain(s, "-bh: client %s on a %s listener%s%s; nothing is queued",
+	    ip, config_listen_mode_name(mode),
+	    auth_user != NULL ? ", authenticated as " : "",
+	    auth_user != NULL ? auth_user : "");
+	explain_steps(s, &t, &a);
+	rules_trace_free(&t);
+	log_info("connect from unknown[%s]: relay=%s, rule=%s (-bh)", ip,
+	    a.relay ? "yes" : "no", a.rule);
+	session_hold(s);
+	session_begin(s);
+	session_unhold(s);
+
+	to.sock = sv[1];
+	to.out = out;
+	ev = ev_fd_add(sv[1], EV_READ, test_out_cb, &to);
+	ev_run();
+	ev_fd_del(ev);
+	close(sv[1]);
+	kill(feeder, SIGTERM);
+	waitpid(feeder, NULL, 0);
+	smtp_server_shutdown();
+	srv_test = 0;
+	return (0);
 }

@@ -9,9 +9,18 @@
  * the file; only CRLF.CRLF ends DATA and a message holding a bare CR or LF
  * is refused with one `550 5.5.2` after the real end; command and DATA
  * phases run under deadlines, never idle timers; nothing blocks the loop,
- * so idle clients never delay others. Relaying follows the built-in policy
- * (loopback and authenticated clients relay, others send only to local
- * domains).
+ * so idle clients never delay others.
+ *
+ * Policy is the rules engine's (core/rules.h), the same code `hikyaku
+ * trace` runs: Connect: at connection (a refused client gets 554 and may
+ * only QUIT; 4xx: 421 and close), From: at MAIL, To:, relaying and "does
+ * the local name exist" at RCPT. DISCARD accepts and drops. Every
+ * decision is logged with the rule behind it ("rule=access:7",
+ * "rule=built-in"). Anti-abuse from hikyaku.conf: greet_pause and
+ * rate_limit (clients with relay rights exempt), bad_rcpt_throttle (each
+ * RCPT reply after COUNT refusals waits DURATION, on a timer), VRFY
+ * answered 252 unless vrfy = yes, EXPN 502 unless expn = yes and the
+ * client has relay rights.
  *
  * TLS and AUTH: STARTTLS is offered on relay and submission listeners
  * when tls_cert/tls_key loaded; `smtps` listeners handshake at connect.
@@ -36,7 +45,7 @@
 
 #include <stddef.h>
 
-struct config;
+#include "config.h"
 
 /*
  * Open a listening socket for every listen line (IPv4; IPv6 with
@@ -64,10 +73,17 @@ void	 smtp_server_shutdown(void);
 size_t	 smtp_server_sessions(void);
 
 /*
- * The built-in relay judgement on a client address as io_peer_addr()
- * prints it: 127/8, ::1 and ::ffff:127.x.y.z are loopback (1), anything
- * else is not (0). Exposed so tests can judge addresses directly.
+ * hikyakud -bh IP (exim's habit): one session as if from ip (as
+ * auth_user when not NULL, on a listener of the given mode), reading the
+ * client's side from in and writing the server's to out, with the real
+ * state machine and rules; nothing is queued and nothing bound. Before
+ * each reply, lines starting with ">>> " name the steps and rules behind
+ * it; every other line is an SMTP reply. DATA is read and answered "250
+ * 2.0.0 Ok: (not queued: -bh)". Needs ev_init(); returns when the
+ * session ends (QUIT, EOF on in, or a timeout): 0, or -1 with *err.
  */
-int	 smtp_server_is_loopback(const char *ip);
+int	 smtp_server_test_session(const struct config *, const char *ip,
+	    const char *auth_user, enum listen_mode, int in, int out,
+	    char **err);
 
 #endif

@@ -7,7 +7,7 @@ DEPS_PACKAGES="gcc libc6-dev make autoconf automake pkg-config
 libgnutls28-dev libgsasl-dev libc-ares-dev libncurses-dev libreadline-dev
 libcmocka-dev swaks libnet-ssleay-perl libio-socket-inet6-perl python3
 python3-aiosmtpd gnutls-bin gsasl dnsmasq-base strace tmux curl iproute2
-util-linux procps ncurses-base ca-certificates"
+util-linux procps ncurses-base ca-certificates groff-base"
 # (swaks needs libnet-ssleay-perl for --tls; it is only a Recommends.)
 
 # deps_missing PKG...: print the packages that are not installed.
