@@ -27,6 +27,7 @@
 #include "remotes.h"
 #include "sasl.h"
 #include "tester.h"
+#include "tester_rl.h"
 #include "tls.h"
 #include "util.h"
 
@@ -333,40 +334,9 @@ on_sigwinch(void *arg)
 
 /* ---- completion ---------------------------------------------------- */
 
-static const char *const verbs[] = {
-	"HELO ", "EHLO ", "MAIL FROM:", "RCPT TO:", "DATA", "RSET", "NOOP",
-	"QUIT", "STARTTLS", "AUTH ", "VRFY ", "EXPN ", "HELP",
-	"/auth ", "/send", "/save ", "/quit", "/help",
+static const char *const local_cmds[] = {
+	"/auth ", "/send", "/save ", "/quit", "/help", NULL,
 };
-
-static char *
-verb_generator(const char *text, int state)
-{
-	static size_t i;
-	size_t n = strlen(text);
-
-	if (state == 0)
-		i = 0;
-	while (i < nitems(verbs)) {
-		const char *v = verbs[i++];
-
-		if (ascii_strncasecmp(v, text, n) == 0)
-			return xstrdup(v);
-	}
-	return NULL;
-}
-
-static char **
-complete(const char *text, int start, int end)
-{
-	(void)end;
-	rl_attempted_completion_over = 1;
-	/* Verbs end in a space or colon already. */
-	rl_completion_append_character = '\0';
-	if (start != 0)
-		return NULL;
-	return rl_completion_matches(text, verb_generator);
-}
 
 /* ---- local commands ------------------------------------------------ */
 
@@ -891,7 +861,7 @@ cli_smtp(int argc, char **argv, const char *confdir)
 		rl_change_environment = 0;
 		rl_getc_function = key_getc;
 	rl_input_available_hook = keys_pending;
-		rl_attempted_completion_function = complete;
+		tester_rl_completion(local_cmds);
 		ev_signal(SIGWINCH, on_sigwinch, NULL);
 		c.in_ev = ev_fd_add(STDIN_FILENO, EV_READ, stdin_ready, NULL);
 		show("", "", "hikyaku smtp: SMTP lines go to the server; "

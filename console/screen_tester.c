@@ -23,6 +23,7 @@
 #include "remotes.h"
 #include "sasl.h"
 #include "tester.h"
+#include "tester_rl.h"
 #include "tui.h"
 #include "util.h"
 
@@ -338,39 +339,10 @@ prompt(void)
 	return tester_state(S.t) == TESTER_BODY ? "data> " : "smtp> ";
 }
 
-static const char *const verbs[] = {
-	"HELO ", "EHLO ", "MAIL FROM:", "RCPT TO:", "DATA", "RSET", "NOOP",
-	"QUIT", "STARTTLS", "AUTH ", "VRFY ", "EXPN ", "HELP",
+static const char *const local_cmds[] = {
 	"/connect ", "/remote ", "/auth ", "/send", "/save ", "/close",
-	"/help",
+	"/help", NULL,
 };
-
-static char *
-verb_generator(const char *text, int state)
-{
-	static size_t i;
-	size_t n = strlen(text);
-
-	if (state == 0)
-		i = 0;
-	while (i < nitems(verbs)) {
-		const char *v = verbs[i++];
-
-		if (ascii_strncasecmp(v, text, n) == 0)
-			return xstrdup(v);
-	}
-	return NULL;
-}
-
-static char **
-complete(const char *text, int start, int end)
-{
-	(void)end;
-	rl_attempted_completion_over = 1;
-	rl_completion_append_character = '\0';
-	return start == 0 ? rl_completion_matches(text, verb_generator) :
-	    NULL;
-}
 
 static void
 rl_setup(void)
@@ -388,7 +360,7 @@ rl_setup(void)
 	rl_redisplay_function = redisplay;
 	rl_prep_term_function = prep_noop;
 	rl_deprep_term_function = deprep_noop;
-	rl_attempted_completion_function = complete;
+	tester_rl_completion(local_cmds);
 	rl_callback_handler_install(prompt(), on_line);
 	S.rl_on = 1;
 	S.rl_ready = 1;
