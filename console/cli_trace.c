@@ -66,6 +66,14 @@ trace_address(const struct config *cfg, const char *in)
 	return (out);
 }
 
+/* Remember the first stage that discards the mail. */
+static void
+note_discard(const struct rules_answer *a, char *rule, size_t len)
+{
+	if (a->verdict == RULES_DISCARD && rule[0] == '\0')
+		snprintf(rule, len, "%s", a->rule);
+}
+
 /*
  * Trace one recipient. With client NULL it is local submission (-bt):
  * no SMTP stages. Returns 0 when the mail would be accepted.
@@ -77,7 +85,7 @@ trace_one(const struct config *cfg, const struct rules_client *client,
 	struct rules_trace	 t = { 0 };
 	struct rules_answer	 a;
 	struct rules_result	 res;
-	char			*rcpt, *sum;
+	char			*rcpt, *sum, discard_rule[256];
 	size_t			 i;
 	int			 rc = 0;
 
@@ -85,29 +93,36 @@ trace_one(const struct config *cfg, const struct rules_client *client,
 	if ((rcpt = trace_address(cfg, in)) == NULL)
 		return (1);
 	if (client != NULL) {
+		/*
+		 * As the daemon does: a DISCARD at one stage drops the mail
+		 * but the later stages are still judged, and may refuse.
+		 */
+		discard_rule[0] = '\0';
 		rules_check_connect(cfg, client, &a, &t);
-		if (a.verdict == RULES_ACCEPT) {
+		note_discard(&a, discard_rule, sizeof discard_rule);
+		if (a.verdict != RULES_REJECT) {
 			rules_check_mail(cfg, client, sender, &a, &t);
-			if (a.verdict == RULES_ACCEPT)
-				rules_check_rcpt(cfg, client, sender, rcpt, &a,
-				    &t);
+			note_discard(&a, discard_rule, sizeof discard_rule);
+		}
+		if (a.verdict != RULES_REJECT) {
+			rules_check_rcpt(cfg, client, sender, rcpt, &a, &t);
+			note_discard(&a, discard_rule, sizeof discard_rule);
 		}
 		print_steps(&t, 0);
+		rules_trace_free(&t);
 		if (a.verdict == RULES_REJECT) {
 			printf("result: refused: %s   rule=%s\n", a.reply,
 			    a.rule);
-			rules_trace_free(&t);
 			free(rcpt);
 			return (1);
 		}
-		if (a.verdict == RULES_DISCARD) {
+		if (discard_rule[0] != '\0') {
 			printf("result: accepted and discarded   rule=%s\n",
-			    a.rule);
-			rules_trace_free(&t);
+			    discard_rule);
 			free(rcpt);
 			return (0);
 		}
-		rules_trace_free(&t);
+		printf("result: accepted   rule=%s\n", a.rule);
 	}
 	rules_resolve(cfg, sender, rcpt, &res, &t);
 	print_steps(&t, 0);

@@ -18,7 +18,13 @@
 
 struct diags;
 
-enum remote_tls { REMOTE_TLS_NONE, REMOTE_TLS_STARTTLS, REMOTE_TLS_SSL };
+/*
+ * REMOTE_TLS_MAY (opportunistic STARTTLS, smtp_tls = may) is never parsed
+ * from a remotes line: rules.c gives it to next hops outside remotes.
+ */
+enum remote_tls {
+	REMOTE_TLS_NONE, REMOTE_TLS_STARTTLS, REMOTE_TLS_SSL, REMOTE_TLS_MAY
+};
 
 struct remote {
 	char		*file;		/* where the line came from */

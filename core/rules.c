@@ -447,7 +447,8 @@ dest_smtp(struct resolver *x, int depth, const char *addr, const char *orig,
 		rm->port_explicit = nh->port > 0;
 		/* Hops outside remotes follow smtp_tls (DESIGN §12). */
 		rm->tls = cfg->smtp_tls == SMTP_TLS_VERIFY ?
-		    REMOTE_TLS_STARTTLS : REMOTE_TLS_NONE;
+		    REMOTE_TLS_STARTTLS : cfg->smtp_tls == SMTP_TLS_MAY ?
+		    REMOTE_TLS_MAY : REMOTE_TLS_NONE;
 		d->route.mx = nh->mx;
 		if (cfg->sasl_passwd != NULL) {
 			const struct sasl_passwd_entry	*e;
@@ -469,7 +470,9 @@ dest_smtp(struct resolver *x, int depth, const char *addr, const char *orig,
 		    nh->bracketed ? "]" : "", port, d->route.mx ?
 		    " (MX lookup)" : "", rm->tls == REMOTE_TLS_STARTTLS ?
 		    "required (smtp_tls = verify)" : rm->user != NULL ?
-		    "required (credentials)" : "not required");
+		    "required (credentials)" : rm->tls == REMOTE_TLS_MAY ?
+		    "when offered, unverified (smtp_tls = may)" :
+		    "not used (smtp_tls = none)");
 	}
 	if (cred != NULL) {
 		step(x->t, depth + 1, cred, "credentials for %s: user %s",

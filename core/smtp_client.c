@@ -720,6 +720,19 @@ has_credentials(const struct smtp_client_session *s)
 	return s->r->user != NULL;
 }
 
+/*
+ * Opportunistic TLS (smtp_tls = may) protects against passive listeners
+ * only: an unverifiable certificate must not stop mail that would
+ * otherwise go in plaintext. A hop sent credentials is verified all the
+ * same (DESIGN §12).
+ */
+static int
+tls_unverified(const struct smtp_client_session *s)
+{
+	return s->r->insecure ||
+	    (s->r->tls == REMOTE_TLS_MAY && !has_credentials(s));
+}
+
 static void
 start_auth(struct smtp_client_session *s)
 {
@@ -764,7 +777,9 @@ after_ehlo(struct smtp_client_session *s)
 {
 	int tls_up = s->tls_sess != NULL;
 	int want_tls = s->r->tls == REMOTE_TLS_STARTTLS ||
-	    (has_credentials(s) && s->r->tls == REMOTE_TLS_NONE &&
+	    (s->r->tls == REMOTE_TLS_MAY && s->starttls) ||
+	    (has_credentials(s) && (s->r->tls == REMOTE_TLS_NONE ||
+	    s->r->tls == REMOTE_TLS_MAY) &&
 	    (s->starttls || !s->r->allow_plaintext_auth));
 
 	if (!tls_up && want_tls) {
@@ -800,10 +815,15 @@ tls_ready(struct smtp_client_session *s)
 
 	free(s->tls_desc);
 	s->tls_desc = tls_session_describe(s->tls_sess);
-	if (s->r->insecure &&
+	if (tls_unverified(s) &&
 	    tls_client_verify(s->tls_sess, s->host, s->r, &why) == -1) {
-		log_warn("smtp client %s: certificate not verified "
-		    "(--insecure): %s", peer_name(s), why);
+		if (s->r->insecure)
+			log_warn("smtp client %s: certificate not verified "
+			    "(--insecure): %s", peer_name(s), why);
+		else
+			log_info("smtp client %s: opportunistic TLS "
+			    "(smtp_tls = may), certificate not verified: %s",
+			    peer_name(s), why);
 		free(why);
 	}
 	log_debug("smtp client %s: TLS up, %s", peer_name(s), s->tls_desc);
@@ -850,7 +870,7 @@ start_tls(struct smtp_client_session *s)
 	if ((s->creds == NULL &&
 	    (s->creds = tls_creds_get(s->r, &err)) == NULL) ||
 	    tls_client_session(&s->tls_sess, s->creds, s->host,
-	    s->r->insecure, &err) == -1) {
+	    tls_unverified(s), &err) == -1) {
 		fail(s, 1, "TLS with %s: %s", peer_name(s), err);
 		free(err);
 		return;
@@ -1139,6 +1159,17 @@ handle_reply(struct smtp_client_session *s)
 		after_ehlo(s);
 		return;
 	case SMTP_CLIENT_STARTTLS:
+		if (s->rcode != 220 && s->r->tls == REMOTE_TLS_MAY &&
+		    !has_credentials(s)) {
+			/* Opportunistic: plaintext is what we would have
+			 * done had it not been offered. */
+			log_info("smtp client %s: STARTTLS refused (%d), "
+			    "going on without TLS (smtp_tls = may)",
+			    peer_name(s), s->rcode);
+			s->starttls = 0;
+			after_ehlo(s);
+			return;
+		}
 		if (s->rcode != 220) {
 			fail_reply(s, "STARTTLS refused");
 			return;

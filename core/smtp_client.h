@@ -4,7 +4,10 @@
  *
  * Owns connecting (c-ares lookup unless an IP literal, every address tried
  * happy-eyeballs style, --source bound, TCP_NODELAY), the banner, EHLO/HELO,
- * STARTTLS or implicit TLS with verification (tls.h), AUTH (sasl.h) and the
+ * STARTTLS or implicit TLS with verification (tls.h), opportunistic
+ * STARTTLS for REMOTE_TLS_MAY (used when offered, the certificate's
+ * verdict only logged; plaintext when not offered or refused; verified
+ * like --starttls when credentials go out), AUTH (sasl.h) and the
  * transactions: PIPELINING, SIZE, 8BITMIME, SMTPUTF8, dot-stuffing while
  * streaming the message file, several messages per connection (RSET when
  * needed), per-command deadlines. Promises: credentials never go out in the

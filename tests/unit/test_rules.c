@@ -263,6 +263,9 @@ test_routes(void **state)
 
 	rules_resolve(cfg, "", "u@mx.example", &r, NULL);
 	assert_true(r.v[0].route.mx);
+	/* smtp_tls = may (the default): opportunistic on hops outside
+	 * remotes. */
+	assert_int_equal(r.v[0].route.remote.tls, REMOTE_TLS_MAY);
 	rules_result_free(&r);
 
 	/* sender_relay, with credentials from sasl_passwd. */
@@ -283,6 +286,66 @@ test_routes(void **state)
 	assert_string_equal(r.sender_rule, "generics:1");
 	rules_result_free(&r);
 	config_free(cfg);
+}
+
+/* smtp_tls drives hops outside remotes; remotes lines keep their own. */
+static void
+test_smtp_tls_policy(void **state)
+{
+	static const struct {
+		const char		*conf;
+		enum remote_tls		 tls;
+		const char		*words;
+	} cases[] = {
+		{ "smtp_tls = none\n", REMOTE_TLS_NONE,
+		    "TLS not used (smtp_tls = none)" },
+		{ "smtp_tls = may\n", REMOTE_TLS_MAY,
+		    "TLS when offered, unverified (smtp_tls = may)" },
+		{ "smtp_tls = verify\n", REMOTE_TLS_STARTTLS,
+		    "TLS required (smtp_tls = verify)" },
+	};
+	struct config		*cfg;
+	struct rules_result	 r;
+	struct rules_trace	 t;
+	char			*conf;
+	size_t			 i, j;
+	int			 seen;
+
+	for (i = 0; i < nitems(cases); i++) {
+		xasprintf(&conf, "me = mail.example.jp\nuser = root\n%s",
+		    cases[i].conf);
+		put("hikyaku.conf", conf);
+		free(conf);
+		cfg = load();
+		memset(&t, 0, sizeof t);
+		rules_resolve(cfg, "", "u@mx.example", &r, &t);
+		assert_int_equal(r.v[0].route.remote.tls, cases[i].tls);
+		assert_null(r.v[0].route.remote.user);
+		for (seen = 0, j = 0; j < t.n; j++)
+			seen |= strstr(t.v[j].text, cases[i].words) != NULL;
+		assert_true(seen);
+		rules_result_free(&r);
+		rules_trace_free(&t);
+		/* A remotes line's options win over the policy. */
+		rules_resolve(cfg, "", "u@foo.com", &r, NULL);
+		assert_int_equal(r.v[0].route.remote.tls, REMOTE_TLS_SSL);
+		rules_result_free(&r);
+		/* A hop sent credentials: verified whatever the policy
+		 * (smtp_client requires STARTTLS for credentials). */
+		rules_resolve(cfg, "boss@special.example", "u@other.example",
+		    &r, &t);
+		assert_string_equal(r.v[0].route.remote.user, "su");
+		assert_false(r.v[0].route.remote.insecure);
+		for (seen = 0, j = 0; j < t.n; j++)
+			seen |= strstr(t.v[j].text, "smtp_tls = verify") ?
+			    1 : strstr(t.v[j].text,
+			    "TLS required (credentials)") != NULL;
+		assert_true(seen);
+		rules_result_free(&r);
+		rules_trace_free(&t);
+		config_free(cfg);
+	}
+	put("hikyaku.conf", "me = mail.example.jp\nuser = root\n");
 }
 
 static void
@@ -312,6 +375,7 @@ main(void)
 		cmocka_unit_test(test_relay),
 		cmocka_unit_test(test_local),
 		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_smtp_tls_policy),
 		cmocka_unit_test(test_credentials),
 	};
 

@@ -591,6 +591,68 @@ test_no_plaintext_credentials(void **state)
 	upstream_stop(&u);
 }
 
+/* smtp_tls = may for hops outside remotes; none never tries. */
+static void
+test_opportunistic_tls(void **state)
+{
+	struct upstream u;
+	struct remote r;
+	char *c = cert("server.crt"), *k = cert("server.key");
+	char *err;
+
+	/* Not offered: plaintext. */
+	upstream_start(&u, NULL);
+	remote_init(&r, "127.0.0.1", u.port);
+	r.tls = REMOTE_TLS_MAY;
+	deliver_ok(&u, &r, NULL);
+	assert_true(file_contains(u.log, "tls=False"));
+	upstream_stop(&u);
+
+	/* Offered: used although the CA is not trusted (the system bundle
+	 * does not hold the test CA), and the client log says what
+	 * verification found. */
+	upstream_start(&u, "--tls-cert", c, "--tls-key", k, NULL);
+	remote_init(&r, "127.0.0.1", u.port);
+	r.tls = REMOTE_TLS_MAY;
+	deliver_ok(&u, &r, NULL);
+	assert_true(file_contains(u.log, "tls=True"));
+	assert_false(file_contains(u.log, "tls=False"));
+	assert_true(file_contains(logpath, "opportunistic TLS (smtp_tls = "
+	    "may), certificate not verified: "));
+	assert_true(file_contains(logpath, "unknown CA"));
+
+	upstream_stop(&u);
+
+	/* none never tries, even when offered. */
+	upstream_start(&u, "--tls-cert", c, "--tls-key", k, NULL);
+	remote_init(&r, "127.0.0.1", u.port);
+	deliver_ok(&u, &r, NULL);
+	assert_true(file_contains(u.log, "tls=False"));
+	upstream_stop(&u);
+
+	/* A hop sent credentials is verified under may: refused for the
+	 * unknown CA, and the password never leaves. */
+	upstream_start(&u, "--tls-cert", c, "--tls-key", k, "--auth",
+	    "joe:pw", NULL);
+	remote_init(&r, "127.0.0.1", u.port);
+	r.tls = REMOTE_TLS_MAY;
+	r.user = "joe";
+	r.pass = "pw";
+	err = deliver_fail(&r);
+	assert_non_null(strstr(err, "unknown CA"));
+	free(err);
+	assert_false(file_contains(u.log, "auth PLAIN"));
+	/* ... and goes through once the CA is given. */
+	r.x509cafile = cert("ca.crt");
+	deliver_ok(&u, &r, NULL);
+	assert_true(file_contains(u.log, "tls=True auth="));
+	assert_false(file_contains(u.log, "auth=None"));
+	free(r.x509cafile);
+	upstream_stop(&u);
+	free(c);
+	free(k);
+}
+
 static void
 test_tls_failures(void **state)
 {
@@ -980,6 +1042,49 @@ test_scripted_old_server(void **state)
 	run_clear(&run);
 }
 
+/* smtp_tls = may: a refused STARTTLS leaves the session in plaintext. */
+static void
+test_scripted_starttls_refused(void **state)
+{
+	static const char *const script[] = {
+		"S:220 busy.test ESMTP",
+		"C:EHLO client.test\r\n",
+		"S:250-busy.test",
+		"S:250 STARTTLS",
+		"C:STARTTLS\r\n",
+		"S:454 4.7.0 TLS not available now",
+		"C:MAIL FROM:<a@example.org>\r\n",
+		"S:250 ok",
+		"C:RCPT TO:<b@example.net>\r\n",
+		"S:250 ok",
+		"C:DATA\r\n",
+		"S:354 go on",
+		"B",
+		"S:250 2.0.0 queued",
+		"C:QUIT\r\n",
+		"S:221 bye",
+		NULL,
+	};
+	struct remote r;
+	struct run run;
+	pid_t pid;
+	int port;
+
+	pid = script_start(script, &port);
+	remote_init(&r, "127.0.0.1", port);
+	r.tls = REMOTE_TLS_MAY;
+	memset(&run, 0, sizeof(run));
+	msg_init(&run.msgs[0], rcpt1, 1);
+	run_session(&run, &r, 1);
+	assert_false(run.failed);
+	assert_int_equal(run.msgs[0].results[0].code, 250);
+	assert_null(run.tls);
+	assert_int_equal(script_wait(pid), 0);
+	assert_true(file_contains(logpath, "STARTTLS refused (454), going "
+	    "on without TLS"));
+	run_clear(&run);
+}
+
 static void
 test_scripted_pipelining(void **state)
 {
@@ -1351,11 +1456,13 @@ main(void)
 		cmocka_unit_test(test_auth_cram),
 		cmocka_unit_test(test_auth_pass_file),
 		cmocka_unit_test(test_no_plaintext_credentials),
+		cmocka_unit_test(test_opportunistic_tls),
 		cmocka_unit_test(test_tls_failures),
 		cmocka_unit_test(test_rcpt_replies),
 		cmocka_unit_test(test_two_messages_one_connection),
 		cmocka_unit_test(test_size_and_smtputf8),
 		cmocka_unit_test(test_scripted_old_server),
+		cmocka_unit_test(test_scripted_starttls_refused),
 		cmocka_unit_test(test_scripted_pipelining),
 		cmocka_unit_test(test_scripted_starttls_injection),
 		cmocka_unit_test(test_scripted_auth_refused),
