@@ -679,25 +679,6 @@ parse_target(struct remote *r, const char *s)
 	return r->host[0] != '\0' ? 0 : -1;
 }
 
-/* Remotes options that take their value as the next word ("-p 587"). */
-static int
-takes_value(const char *a)
-{
-	static const char *const names[] = { "p", "port", "user", "pass",
-	    "pass-file", "x509cafile", "x509certfile", "x509keyfile",
-	    "x509crlfile", "source" };
-
-	if (strchr(a, '=') != NULL || (a[0] == '-' && a[1] != '-' &&
-	    a[1] != '\0' && a[2] != '\0'))
-		return 0;
-	while (*a == '-')
-		a++;
-	for (size_t k = 0; k < nitems(names); k++)
-		if (strcmp(a, names[k]) == 0)
-			return 1;
-	return 0;
-}
-
 static void
 start_session(void)
 {
@@ -781,7 +762,7 @@ cli_smtp(int argc, char **argv, const char *confdir)
 		    target != NULL)) {
 			/* Any remotes option, verbatim. */
 			opts[nopts++] = argv[i];
-			if (takes_value(a) && has_val)
+			if (remotes_option_takes_value(a) && has_val)
 				opts[nopts++] = argv[++i];
 		} else if (target != NULL)
 			goto usage;

@@ -535,25 +535,6 @@ short_form(const char *a, char **val, int *consumed, int argc, char **argv,
 	return NULL;
 }
 
-/* Remotes options that take their value as the next word ("-p 587"). */
-static int
-opt_takes_value(const char *a)
-{
-	static const char *const names[] = { "p", "port", "user", "pass",
-	    "pass-file", "x509cafile", "x509certfile", "x509keyfile",
-	    "x509crlfile", "source" };
-
-	if (strchr(a, '=') != NULL || (a[0] == '-' && a[1] != '-' &&
-	    a[1] != '\0' && a[2] != '\0'))
-		return 0;
-	while (*a == '-')
-		a++;
-	for (size_t k = 0; k < nitems(names); k++)
-		if (strcmp(a, names[k]) == 0)
-			return 1;
-	return 0;
-}
-
 static int
 tls_check(int argc, char **argv, const char *confdir)
 {
@@ -601,7 +582,7 @@ tls_check(int argc, char **argv, const char *confdir)
 			/* Everything else is a remotes option, verbatim,
 			 * with its value when given as the next word. */
 			opts[nopts++] = argv[i];
-			if (opt_takes_value(a) && has_val)
+			if (remotes_option_takes_value(a) && has_val)
 				opts[nopts++] = argv[++i];
 		} else if (target != NULL)
 			goto usage;

@@ -62,6 +62,23 @@ opt_find(const char *name, size_t len)
 	return NULL;
 }
 
+int
+remotes_option_takes_value(const char *arg)
+{
+	const struct opt	*o;
+
+	/* "--opt=V" and "-pV" carry their value already. */
+	if (strchr(arg, '=') != NULL || (arg[0] == '-' && arg[1] != '-' &&
+	    arg[1] != '\0' && arg[2] != '\0'))
+		return 0;
+	if (strcmp(arg, "-p") == 0)
+		return 1;
+	while (*arg == '-')
+		arg++;
+	o = opt_find(arg, strlen(arg));
+	return o != NULL && o->kind == OPT_VALUE;
+}
+
 static const char *
 opt_suggest(const char *name, size_t len)
 {

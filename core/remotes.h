@@ -66,6 +66,13 @@ int	 remotes_parse_file(const char *path, struct remote **out, size_t *n,
 int	 remotes_parse_args(struct remote *r, int argc, char **argv,
 	    const char *file, struct diags *d);
 
+/*
+ * 1 when arg is a remotes option whose value is the next word ("-p 587",
+ * "--user alice"), so command lines that take remotes options verbatim
+ * know to keep the two together; 0 otherwise.
+ */
+int	 remotes_option_takes_value(const char *arg);
+
 /* The password for r: --pass, else the first line of --pass-file. */
 char	*remote_password(const struct remote *r, char **err);
 
