@@ -25,6 +25,8 @@
 #define CHECK_CRIT_MESSAGES	1000
 #define CHECK_WARN_AGE		3600
 #define CHECK_CRIT_AGE		86400
+/* Recent problems `hikyaku status` prints (--json has all it got). */
+#define STATUS_RECENT		5
 
 enum { CHECK_OK, CHECK_WARNING, CHECK_CRITICAL, CHECK_UNKNOWN };
 
@@ -296,6 +298,20 @@ print_list_line(const struct json_value *m, int64_t now)
 	putchar('\n');
 }
 
+/* The spool read directly (the daemon is down); problems go to stderr. */
+static struct json_value *
+spool_read(const struct config *cfg, const char *qid)
+{
+	struct json_value *v;
+	char *err;
+
+	v = ctl_client_spool_read(cfg, qid, &err);
+	if (err)
+		fprintf(stderr, "hikyaku: %s\n", err);
+	free(err);
+	return v;
+}
+
 static int
 queue_list(struct cli_ctx *x)
 {
@@ -309,7 +325,7 @@ queue_list(struct cli_ctx *x)
 	if (!x->cc) {
 		fprintf(stderr, "hikyaku: %s; reading the spool directly\n",
 		    x->err);
-		if (!(all = ctl_client_spool_read(x->cfg, NULL)))
+		if (!(all = spool_read(x->cfg, NULL)))
 			return CLI_EXIT_FAIL;
 		for (i = 0; i < all->n; i++) {
 			if (x->json)
@@ -437,7 +453,7 @@ queue_show(struct cli_ctx *x, const char *qid)
 		fprintf(stderr, "hikyaku: %s; reading the spool directly\n",
 		    x->err);
 		if (!qid_valid(qid) ||
-		    !(v = ctl_client_spool_read(x->cfg, qid)) || v->n == 0) {
+		    !(v = spool_read(x->cfg, qid)) || v->n == 0) {
 			json_free(v);
 			fprintf(stderr, "hikyaku: %s: no such message\n", qid);
 			return CLI_EXIT_FAIL;
@@ -661,6 +677,11 @@ print_status(const struct json_value *v)
 	    (long long)json_get_int(t, "delivered", 0),
 	    (long long)json_get_int(t, "deferred", 0),
 	    (long long)json_get_int(t, "bounced", 0));
+	t = json_get(v, "last_hour");
+	printf("last hour: %lld delivered, %lld deferred, %lld bounced\n",
+	    (long long)json_get_int(t, "delivered", 0),
+	    (long long)json_get_int(t, "deferred", 0),
+	    (long long)json_get_int(t, "bounced", 0));
 	a = json_get(v, "remotes");
 	for (i = 0; a && a->type == JSON_ARRAY && i < a->n; i++) {
 		const struct json_value *r = a->items[i];
@@ -681,6 +702,22 @@ print_status(const struct json_value *v)
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 		}
 		printf("DOWN since %s%s%s\n", when, e ? ": " : "", e ? e : "");
+	}
+	a = json_get(v, "recent_errors");
+	if (!a || a->type != JSON_ARRAY || a->n == 0)
+		return;
+	/* The newest few, oldest first like a log. */
+	printf("recent problems:\n");
+	for (i = a->n > STATUS_RECENT ? a->n - STATUS_RECENT : 0; i < a->n;
+	    i++) {
+		time_t tt = (time_t)json_get_int(a->items[i], "time", 0);
+		struct tm tm;
+
+		localtime_r(&tt, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		printf("  %s %s: %s\n", when,
+		    json_get_str(a->items[i], "level"),
+		    json_get_str(a->items[i], "line"));
 	}
 }
 
@@ -817,7 +854,7 @@ cli_status(int argc, char **argv, const char *confdir)
 		rc = status_check(&x, warn_n, crit_n, warn_age, crit_age);
 	} else if (!x.cc) {
 		fprintf(stderr, "hikyaku: %s\n", x.err);
-		if (x.down && (v = ctl_client_spool_read(x.cfg, NULL)) != NULL) {
+		if (x.down && (v = spool_read(x.cfg, NULL)) != NULL) {
 			printf("hikyakud is not running; %zu message%s in "
 			    "the spool\n", v->n, v->n == 1 ? "" : "s");
 			json_free(v);

@@ -6,7 +6,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdio.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,20 +245,23 @@ spool_cmp(const void *a, const void *b)
 }
 
 struct json_value *
-ctl_client_spool_read(const struct config *cfg, const char *only_qid)
+ctl_client_spool_read(const struct config *cfg, const char *only_qid,
+    char **errp)
 {
 	struct json_value *v;
 	struct json_writer w;
 	struct envelope env;
 	struct buf b;
 	struct dirent *de;
-	char *dir, *path, **names = NULL, *err = NULL;
-	size_t n = 0, i, len;
+	char *dir, *path, **names = NULL, *err = NULL, *first = NULL;
+	size_t n = 0, i, len, bad = 0;
 	DIR *d;
 
+	*errp = NULL;
 	xasprintf(&dir, "%s/%s", cfg->spool, SPOOL_QUEUE_DIR);
 	if (!(d = opendir(dir))) {
-		fprintf(stderr, "hikyaku: %s: %s\n", dir, strerror(errno));
+		xasprintf(errp, "cannot read the spool: %s: %s", dir,
+		    strerror(errno));
 		free(dir);
 		return NULL;
 	}
@@ -283,10 +285,12 @@ ctl_client_spool_read(const struct config *cfg, const char *only_qid)
 		envelope_init(&env);
 		/* A file may vanish or be half-written under a running
 		   delivery: skip it, as mailq does. */
-		if (envelope_read_file(path, &env, &err) == 0)
+		if (envelope_read_file(path, &env, &err) == 0) {
 			control_json_envelope(&w, &env, 1);
-		else if (errno != ENOENT)
-			fprintf(stderr, "hikyaku: %s: %s\n", path, err);
+		} else if (errno != ENOENT) {
+			if (bad++ == 0)
+				xasprintf(&first, "%s: %s", path, err);
+		}
 		free(err);
 		err = NULL;
 		envelope_free(&env);
@@ -296,9 +300,17 @@ ctl_client_spool_read(const struct config *cfg, const char *only_qid)
 	json_arr_end(&w);
 	free(names);
 	free(dir);
+	if (bad == 1)
+		*errp = first;
+	else if (bad > 1) {
+		xasprintf(errp, "%s (and %zu more unreadable queue files)",
+		    first, bad - 1);
+		free(first);
+	}
 	v = json_parse(b.data, b.len, &err);
 	if (!v) {
-		fprintf(stderr, "hikyaku: internal error: %s\n", err);
+		free(*errp);
+		xasprintf(errp, "internal error reading the spool: %s", err);
 		free(err);
 	}
 	buf_free(&b);

@@ -50,9 +50,12 @@ char	*ctl_client_next_line(struct ctl_client *, int timeout_ms, char **err);
  * When the daemon is down: the queue read straight from the spool, as a
  * JSON array of the protocol's message objects (with history) in queue-ID
  * order; only_qid restricts it to one message. Files that vanish under a
- * running delivery are skipped. NULL after printing why to stderr.
+ * running delivery are skipped. Nothing is printed (the console owns the
+ * terminal): NULL with *err (allocated) when the spool cannot be read;
+ * the array with *err set when some files could not be read and were
+ * skipped (the first problem and how many); *err NULL when all went well.
  */
 struct json_value *ctl_client_spool_read(const struct config *,
-	    const char *only_qid);
+	    const char *only_qid, char **err);
 
 #endif

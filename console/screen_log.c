@@ -60,24 +60,6 @@ ring_add(char *text, int problem)
 		L.back++;
 }
 
-size_t
-screen_log_problems(const char **lines, size_t max)
-{
-	size_t i, k = 0;
-
-	for (i = L.n; i > 0 && k < max; i--)
-		if (line_at(i - 1)->problem)
-			lines[k++] = line_at(i - 1)->text;
-	/* newest last */
-	for (i = 0; i < k / 2; i++) {
-		const char *t = lines[i];
-
-		lines[i] = lines[k - 1 - i];
-		lines[k - 1 - i] = t;
-	}
-	return k;
-}
-
 static void
 on_event(const char *line, size_t len, void *arg)
 {

@@ -461,6 +461,7 @@ load_spool(void)
 	const struct config *cfg = tui_config();
 	struct json_value *all;
 	void **rows;
+	char *err;
 	size_t i, n = 0;
 	struct qrow *q;
 
@@ -468,7 +469,13 @@ load_spool(void)
 	held_free();
 	tui_list_clear(Q.list);
 	Q.readonly = 1;
-	if (!cfg || !(all = ctl_client_spool_read(cfg, NULL)))
+	if (!cfg)
+		return;
+	all = ctl_client_spool_read(cfg, NULL, &err);
+	if (err)
+		tui_error("%s", err);
+	free(err);
+	if (!all)
 		return;
 	rows = xcalloc(all->n + 1, sizeof(*rows));
 	for (i = 0; i < all->n; i++)
@@ -701,21 +708,23 @@ static void
 open_message(const struct qrow *q)
 {
 	struct json_value *all;
-	char *members, what[64];
+	char *members, *err, what[64];
 	struct buf b;
 
 	if (Q.show_job)
 		return;
 	if (!tui_ctl_up(Q.ctl)) {
-		if (tui_config() &&
-		    (all = ctl_client_spool_read(tui_config(), q->qid)) != NULL) {
-			if (all->n > 0)
-				view_build(all->items[0]);
-			else
-				tui_error("%s is no longer in the queue",
-				    q->qid);
-			json_free(all);
-		}
+		if (!tui_config())
+			return;
+		all = ctl_client_spool_read(tui_config(), q->qid, &err);
+		if (err)
+			tui_error("%s", err);
+		else if (all->n == 0)
+			tui_error("%s is no longer in the queue", q->qid);
+		if (all && all->n > 0)
+			view_build(all->items[0]);
+		free(err);
+		json_free(all);
 		return;
 	}
 	buf_init(&b);

@@ -767,7 +767,11 @@ do_mailq(const struct sm_ctx *x)
 		fprintf(stderr, PROG ": %s; reading the spool directly\n",
 		    err);
 		free(err);
-		if (!(v = ctl_client_spool_read(x->cfg, NULL)))
+		v = ctl_client_spool_read(x->cfg, NULL, &err);
+		if (err)
+			fprintf(stderr, PROG ": %s\n", err);
+		free(err);
+		if (!v)
 			return EX_TEMPFAIL;
 		for (i = 0; i < v->n; i++) {
 			printf(count++ ? "\n" : "%-11s %7s %-20s %s\n",

@@ -87,8 +87,6 @@ extern const struct tui_screen tui_screen_tester;
 /* Entry points between screens. */
 /* Log screen: show only lines mentioning qid, and switch to it. */
 void	 screen_log_follow(const char *qid);
-/* Log screen: the last n warning/error lines, newest last (borrowed). */
-size_t	 screen_log_problems(const char **lines, size_t n);
 /* Queue screen: messages known; *readonly when read from the spool. */
 size_t	 screen_queue_count(int *readonly);
 

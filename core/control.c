@@ -28,6 +28,8 @@
 #define CONTROL_PAGE_MAX	1000
 /* Time a dropped client gets to take its last line before we close. */
 #define CONTROL_LINGER_MS	5000
+/* Warning and error lines status keeps for a console opened later. */
+#define CONTROL_RECENT_ERRORS	20
 
 #define TOPIC_QUEUE	0x1
 #define TOPIC_LOG	0x2
@@ -37,6 +39,14 @@ struct ctl_listener {
 	struct ev_fd	*ev;
 	int		 public;
 	char		*path;
+};
+
+/* A warning or error line, numbered like the log events. */
+struct ctl_problem {
+	uint64_t	 seq;
+	int64_t		 time;		/* wall seconds */
+	enum log_level	 level;
+	char		*line;
 };
 
 struct ctl_conn {
@@ -61,6 +71,9 @@ static struct {
 	uint64_t		 log_seq;	/* log lines so far */
 	int64_t			 started;	/* wall ms */
 	int			 busy;		/* sending events: no log echo */
+	/* The last warning/error lines, oldest first from problem_next. */
+	struct ctl_problem	 problems[CONTROL_RECENT_ERRORS];
+	size_t			 problem_next;
 	/*
 	 * Connections are freed only from this timer: io may report an
 	 * error synchronously inside any write, and a struct freed there
@@ -365,19 +378,10 @@ reply_ok(struct ctl_conn *c, const struct json_value *id)
 	resp_end(c, &w, &b);
 }
 
-struct page {
-	struct json_writer	*w;
-	int64_t			 offset, limit, index;
-};
-
 static void
 page_add(const struct envelope *env, void *arg)
 {
-	struct page *p = arg;
-
-	if (p->index >= p->offset && p->index < p->offset + p->limit)
-		control_json_envelope(p->w, env, 0);
-	p->index++;
+	control_json_envelope(arg, env, 0);
 }
 
 static void
@@ -386,25 +390,25 @@ cmd_queue_list(struct ctl_conn *c, const struct json_value *id,
 {
 	struct buf b;
 	struct json_writer w;
-	struct page p;
+	int64_t offset, limit;
+	size_t total;
 
-	p.offset = json_get_int(req, "offset", 0);
-	p.limit = json_get_int(req, "limit", CONTROL_PAGE_MAX);
-	if (p.offset < 0 || p.limit < 0) {
+	offset = json_get_int(req, "offset", 0);
+	limit = json_get_int(req, "limit", CONTROL_PAGE_MAX);
+	if (offset < 0 || limit < 0) {
 		reply_error(c, id, "offset and limit must not be negative");
 		return;
 	}
-	if (p.limit > CONTROL_PAGE_MAX)
-		p.limit = CONTROL_PAGE_MAX;
-	p.index = 0;
-	p.w = &w;
+	if (limit > CONTROL_PAGE_MAX)
+		limit = CONTROL_PAGE_MAX;
 	resp_begin(&w, &b, id, 1);
-	json_kv_int(&w, "offset", p.offset);
+	json_kv_int(&w, "offset", offset);
 	json_key(&w, "messages");
 	json_arr_begin(&w);
-	sched_foreach(page_add, &p);
+	total = sched_foreach_page((size_t)offset, (size_t)limit, page_add,
+	    &w);
 	json_arr_end(&w);
-	json_kv_int(&w, "total", p.index);
+	json_kv_int(&w, "total", (int64_t)total);
 	resp_end(c, &w, &b);
 }
 
@@ -473,6 +477,45 @@ cmd_reload(struct ctl_conn *c, const struct json_value *id)
 	free(result);
 }
 
+static const char *
+level_name(enum log_level level)
+{
+	switch (level) {
+	case LOG_LVL_DEBUG:
+		return "debug";
+	case LOG_LVL_INFO:
+		return "info";
+	case LOG_LVL_WARN:
+		return "warning";
+	case LOG_LVL_ERR:
+		return "error";
+	}
+	return "info";
+}
+
+/* The kept warning/error lines, oldest first. */
+static void
+recent_errors(struct json_writer *w)
+{
+	const struct ctl_problem *p;
+	size_t i;
+
+	json_arr_begin(w);
+	for (i = 0; i < CONTROL_RECENT_ERRORS; i++) {
+		p = &ctl.problems[(ctl.problem_next + i) %
+		    CONTROL_RECENT_ERRORS];
+		if (!p->line)
+			continue;
+		json_obj_begin(w);
+		json_kv_int(w, "seq", (int64_t)p->seq);
+		json_kv_int(w, "time", p->time);
+		json_kv_str(w, "level", level_name(p->level));
+		json_kv_str(w, "line", p->line);
+		json_obj_end(w);
+	}
+	json_arr_end(w);
+}
+
 static void
 cmd_status(struct ctl_conn *c, const struct json_value *id)
 {
@@ -514,6 +557,15 @@ cmd_status(struct ctl_conn *c, const struct json_value *id)
 	json_kv_int(&w, "deferred", (int64_t)st.deferred_total);
 	json_kv_int(&w, "bounced", (int64_t)st.bounced_total);
 	json_obj_end(&w);
+	json_key(&w, "last_hour");
+	json_obj_begin(&w);
+	json_kv_int(&w, "delivered", (int64_t)st.delivered_hour);
+	json_kv_int(&w, "deferred", (int64_t)st.deferred_hour);
+	json_kv_int(&w, "bounced", (int64_t)st.bounced_hour);
+	json_obj_end(&w);
+	json_kv_int(&w, "log_seq", (int64_t)ctl.log_seq);
+	json_key(&w, "recent_errors");
+	recent_errors(&w);
 	json_key(&w, "remotes");
 	json_arr_begin(&w);
 	n = sched_remote_states(rs, nitems(rs));
@@ -692,6 +744,13 @@ conn_read(struct ctl_conn *c)
 			continue;
 		}
 		handle_request(c, line, len);
+		/*
+		 * Answer now, not when the callback returns: a page asked
+		 * for before a subscribe must not wait while the snapshot
+		 * is built. A write error only marks c dead (the reaper
+		 * frees it), which ends the loop.
+		 */
+		io_flush(c->io);
 	}
 	if (!c->closing && io_queued(c->io) > c->cap)
 		io_pause(c->io, 1);
@@ -777,20 +836,18 @@ queue_observer(enum sched_event_kind kind, const struct envelope *env,
 	ctl.busy = 0;
 }
 
-static const char *
-level_name(enum log_level level)
+/* Keep a warning or error for status, replacing the oldest kept. */
+static void
+problem_add(int64_t now, enum log_level level, const char *line)
 {
-	switch (level) {
-	case LOG_LVL_DEBUG:
-		return "debug";
-	case LOG_LVL_INFO:
-		return "info";
-	case LOG_LVL_WARN:
-		return "warning";
-	case LOG_LVL_ERR:
-		return "error";
-	}
-	return "info";
+	struct ctl_problem *p = &ctl.problems[ctl.problem_next];
+
+	free(p->line);
+	p->seq = ctl.log_seq;
+	p->time = now;
+	p->level = level;
+	p->line = xstrdup(line);
+	ctl.problem_next = (ctl.problem_next + 1) % CONTROL_RECENT_ERRORS;
 }
 
 static void
@@ -799,6 +856,7 @@ log_observer_cb(enum log_level level, const char *line, void *arg)
 	struct ctl_conn *c, *next;
 	struct buf b;
 	struct json_writer w;
+	int64_t now;
 
 	/*
 	 * send_event logs when it drops a subscriber: that line goes to the
@@ -808,6 +866,9 @@ log_observer_cb(enum log_level level, const char *line, void *arg)
 		return;
 	ctl.busy = 1;
 	ctl.log_seq++;
+	now = now_wall_ms() / 1000;
+	if (level >= LOG_LVL_WARN)
+		problem_add(now, level, line);
 	buf_init(&b);
 	for (c = ctl.conns; c; c = next) {
 		next = c->next;
@@ -818,7 +879,7 @@ log_observer_cb(enum log_level level, const char *line, void *arg)
 			json_obj_begin(&w);
 			json_kv_str(&w, "event", "log");
 			json_kv_int(&w, "seq", (int64_t)ctl.log_seq);
-			json_kv_int(&w, "time", now_wall_ms() / 1000);
+			json_kv_int(&w, "time", now);
 			json_kv_str(&w, "level", level_name(level));
 			json_kv_str(&w, "line", line);
 			json_obj_end(&w);
@@ -855,6 +916,10 @@ control_shutdown(void)
 	sched_unobserve(queue_observer, NULL);
 	while (ctl.conns)
 		conn_free(ctl.conns);
+	for (i = 0; i < CONTROL_RECENT_ERRORS; i++) {
+		free(ctl.problems[i].line);
+		ctl.problems[i].line = NULL;
+	}
 	if (ctl.reaper)
 		ev_timer_free(ctl.reaper);
 	ctl.reaper = NULL;

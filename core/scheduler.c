@@ -123,6 +123,16 @@ static struct ev_timer		*sched_retry_timer;
 static struct ev_timer		*sched_run_timer;
 static struct sched_observer_slot sched_observers[SCHED_MAX_OBSERVERS];
 static struct sched_stats	 sched_counters;
+/*
+ * Outcomes per minute for "the last hour" of status: slot minute % 60
+ * holds the counts of that minute, zeroed when a later minute reuses it.
+ */
+enum sched_outcome { SCHED_DELIVERED, SCHED_DEFERRED, SCHED_BOUNCED };
+#define SCHED_RATE_MINUTES	60
+static struct {
+	uint64_t	 minute;	/* monotonic minutes */
+	uint32_t	 n[3];		/* by enum sched_outcome */
+} sched_rate[SCHED_RATE_MINUTES];
 static int			 sched_stopping;
 static int64_t			 sched_dsn_window_start;
 static int			 sched_dsn_in_window;
@@ -192,6 +202,31 @@ sched_unobserve(sched_observer fn, void *arg)
 			sched_observers[i].fn = NULL;
 			sched_observers[i].arg = NULL;
 		}
+	}
+}
+
+/* One delivery outcome: the since-start total and this minute's slot. */
+static void
+sched_count(enum sched_outcome what)
+{
+	uint64_t	 minute = now_monotonic_ms() / 60000;
+	size_t		 slot = minute % SCHED_RATE_MINUTES;
+
+	if (sched_rate[slot].minute != minute) {
+		memset(&sched_rate[slot], 0, sizeof(sched_rate[slot]));
+		sched_rate[slot].minute = minute;
+	}
+	sched_rate[slot].n[what]++;
+	switch (what) {
+	case SCHED_DELIVERED:
+		sched_counters.delivered_total++;
+		break;
+	case SCHED_DEFERRED:
+		sched_counters.deferred_total++;
+		break;
+	case SCHED_BOUNCED:
+		sched_counters.bounced_total++;
+		break;
 	}
 }
 
@@ -770,7 +805,7 @@ sched_job_finish(struct sched_job *j, const char *relay)
 			set_str(&r->dsn_status, st);
 			set_str(&r->relay, where);
 			set_str(&r->last_error, NULL);
-			sched_counters.delivered_total++;
+			sched_count(SCHED_DELIVERED);
 			j->pool->delivered++;
 			sched_log_outcome_to(env, r, NULL, where, j->rules[i], "sent", text);
 			continue;
@@ -784,7 +819,7 @@ sched_job_finish(struct sched_job *j, const char *relay)
 		if (!res->temporary) {
 			r->attempts++;
 			r->state = RCPT_BOUNCED;
-			sched_counters.bounced_total++;
+			sched_count(SCHED_BOUNCED);
 			sched_log_outcome_to(env, r, NULL, where, j->rules[i], "bounced", text);
 			continue;
 		}
@@ -802,14 +837,14 @@ sched_job_finish(struct sched_job *j, const char *relay)
 			    "last error: %s", r->last_error);
 			set_str(&r->last_error, text);
 			free(text);
-			sched_counters.bounced_total++;
+			sched_count(SCHED_BOUNCED);
 			sched_log_outcome_to(env, r, NULL, where, j->rules[i], "bounced",
 			    r->last_error);
 			continue;
 		}
 		r->state = RCPT_DEFERRED;
 		r->next_try = now + sched_backoff(r->attempts);
-		sched_counters.deferred_total++;
+		sched_count(SCHED_DEFERRED);
 		sched_log_outcome_to(env, r, NULL, where, j->rules[i], "deferred", text);
 	}
 	if (nnext > 0) {
@@ -1098,14 +1133,14 @@ sched_rcpt_defer(struct sched_entry *e, size_t ridx, const char *text,
 		    "error: %s", text);
 		set_str(&r->last_error, old);
 		free(old);
-		sched_counters.bounced_total++;
+		sched_count(SCHED_BOUNCED);
 		sched_log_outcome_to(env, r, NULL, relay, rule, "bounced",
 		    r->last_error);
 		return;
 	}
 	r->state = RCPT_DEFERRED;
 	r->next_try = now + sched_backoff(r->attempts);
-	sched_counters.deferred_total++;
+	sched_count(SCHED_DEFERRED);
 	sched_log_outcome_to(env, r, NULL, relay, rule, "deferred", text);
 }
 
@@ -1121,7 +1156,7 @@ sched_rcpt_bounce(struct sched_entry *e, size_t ridx, const char *text,
 	set_str(&r->dsn_status, status);
 	set_str(&r->relay, relay);
 	envelope_rcpt_history_add(r, wall_now(), text);
-	sched_counters.bounced_total++;
+	sched_count(SCHED_BOUNCED);
 	sched_log_outcome_to(e->env, r, NULL, relay, rule, "bounced", text);
 }
 
@@ -1180,7 +1215,7 @@ sched_local_result(struct sched_local *l, const char *to, const char *rule,
 
 	if (st == LOCAL_OK) {
 		l->ok++;
-		sched_counters.delivered_total++;
+		sched_count(SCHED_DELIVERED);
 		sched_log_local(env, to, r->addr, rule, "2.0.0", "sent", text);
 		return;
 	}
@@ -1672,7 +1707,7 @@ sched_bounce(const char *qid)
 		r->state = RCPT_BOUNCED;
 		set_str(&r->dsn_status, "5.0.0");
 		set_str(&r->last_error, "bounced by the administrator");
-		sched_counters.bounced_total++;
+		sched_count(SCHED_BOUNCED);
 		sched_log_outcome(e->env, r, NULL, "bounced", r->last_error);
 	}
 	sched_persist(e);
@@ -1691,6 +1726,17 @@ sched_foreach(void (*fn)(const struct envelope *, void *), void *arg)
 		fn(sched_entries[i]->env, arg);
 }
 
+size_t
+sched_foreach_page(size_t offset, size_t limit,
+    void (*fn)(const struct envelope *, void *), void *arg)
+{
+	size_t	 i;
+
+	for (i = offset; i < sched_nentries && i - offset < limit; i++)
+		fn(sched_entries[i]->env, arg);
+	return (sched_nentries);
+}
+
 const struct envelope *
 sched_find(const char *qid)
 {
@@ -1705,8 +1751,18 @@ sched_get_stats(struct sched_stats *st)
 {
 	size_t		 i, j;
 	struct envelope	*env;
+	uint64_t	 minute = now_monotonic_ms() / 60000;
 
 	*st = sched_counters;
+	for (i = 0; i < SCHED_RATE_MINUTES; i++) {
+		/* A slot not touched for an hour is older than the window. */
+		if (sched_rate[i].minute + SCHED_RATE_MINUTES <= minute ||
+		    sched_rate[i].minute > minute)
+			continue;
+		st->delivered_hour += sched_rate[i].n[SCHED_DELIVERED];
+		st->deferred_hour += sched_rate[i].n[SCHED_DEFERRED];
+		st->bounced_hour += sched_rate[i].n[SCHED_BOUNCED];
+	}
 	st->messages = sched_nentries;
 	st->recipients_pending = st->recipients_deferred = 0;
 	st->recipients_held = 0;

@@ -48,6 +48,13 @@ void	 sched_flush(void);
 
 /* Iterate over the queue in queue-ID (arrival) order. */
 void	 sched_foreach(void (*)(const struct envelope *, void *), void *);
+/*
+ * The same order, from the offset-th message (0-based) for at most limit
+ * messages: a page costs its own size, not the queue's. Returns the
+ * number of messages in the queue.
+ */
+size_t	 sched_foreach_page(size_t offset, size_t limit,
+	    void (*)(const struct envelope *, void *), void *);
 const struct envelope *sched_find(const char *qid);
 
 void	 sched_observe(sched_observer, void *arg);
@@ -62,6 +69,10 @@ struct sched_stats {
 	uint64_t delivered_total;
 	uint64_t deferred_total;
 	uint64_t bounced_total;
+	/* The same outcomes in the last 60 minutes (whole minutes). */
+	uint64_t delivered_hour;
+	uint64_t deferred_hour;
+	uint64_t bounced_hour;
 };
 void	 sched_get_stats(struct sched_stats *);
 

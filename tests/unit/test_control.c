@@ -66,6 +66,17 @@ sched_foreach(void (*fn)(const struct envelope *, void *), void *arg)
 		fn(&fake_env[i], arg);
 }
 
+size_t
+sched_foreach_page(size_t offset, size_t limit,
+    void (*fn)(const struct envelope *, void *), void *arg)
+{
+	size_t i;
+
+	for (i = offset; i < nitems(fake_env) && i - offset < limit; i++)
+		fn(&fake_env[i], arg);
+	return nitems(fake_env);
+}
+
 const struct envelope *
 sched_find(const char *qid)
 {
@@ -354,6 +365,63 @@ test_subscribe_seq_and_resync(void **state)
 	buf_free(&b);
 }
 
+/*
+ * status keeps the last 20 warning/error lines (not info), oldest first,
+ * numbered like the log events; queue.list pages from any offset.
+ */
+static void
+test_status_recent_errors_and_pages(void **state)
+{
+	struct buf b;
+	struct json_value *v;
+	const struct json_value *errs, *msgs;
+	int fd = client(CONTROL_SOCKET_NAME), eof, i;
+	int64_t last_seq;
+
+	for (i = 0; i < 25; i++) {
+		log_warn("test warning %d", i);
+		log_info("test info %d", i);
+	}
+	log_err("test error");
+	buf_init(&b);
+	say(fd, "{\"id\":1,\"cmd\":\"status\"}\n"
+	    "{\"id\":2,\"cmd\":\"queue.list\",\"offset\":1,\"limit\":5}\n"
+	    "{\"id\":3,\"cmd\":\"queue.list\",\"offset\":9,\"limit\":5}\n");
+	drain(fd, &b, &eof);
+	json_free(next_json(&b));		/* greeting */
+	v = next_json(&b);
+	assert_true(json_get_bool(v, "ok", 0));
+	assert_non_null(json_get(v, "last_hour"));
+	errs = json_get(v, "recent_errors");
+	assert_int_equal(errs->n, 20);
+	/* 26 problems were logged: the first 6 warnings fell off. */
+	assert_string_equal(json_get_str(errs->items[0], "line"),
+	    "test warning 6");
+	assert_string_equal(json_get_str(errs->items[0], "level"), "warning");
+	assert_string_equal(json_get_str(errs->items[19], "line"),
+	    "test error");
+	assert_string_equal(json_get_str(errs->items[19], "level"), "error");
+	last_seq = json_get_int(v, "log_seq", 0);
+	assert_int_equal(json_get_int(errs->items[19], "seq", 0), last_seq);
+	/* A warning and an info line between two kept warnings. */
+	assert_int_equal(json_get_int(errs->items[1], "seq", 0),
+	    json_get_int(errs->items[0], "seq", 0) + 2);
+	json_free(v);
+	v = next_json(&b);
+	msgs = json_get(v, "messages");
+	assert_int_equal(json_get_int(v, "total", 0), 2);
+	assert_int_equal(msgs->n, 1);
+	assert_string_equal(json_get_str(msgs->items[0], "qid"),
+	    fake_env[1].id);
+	json_free(v);
+	v = next_json(&b);
+	assert_int_equal(json_get(v, "messages")->n, 0);
+	assert_int_equal(json_get_int(v, "total", 0), 2);
+	json_free(v);
+	close(fd);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -361,6 +429,7 @@ main(void)
 		cmocka_unit_test(test_greeting_and_requests),
 		cmocka_unit_test(test_public_limits),
 		cmocka_unit_test(test_subscribe_seq_and_resync),
+		cmocka_unit_test(test_status_recent_errors_and_pages),
 	};
 
 	log_init("test_control", "stderr");
