@@ -237,28 +237,39 @@ is_ip_literal(const char *s)
 	    inet_pton(AF_INET6, s, buf) == 1;
 }
 
+/* A non-blocking session with our priorities and certificate credentials. */
+static int
+tls_session_init(gnutls_session_t *out, unsigned flags,
+    gnutls_certificate_credentials_t cred, char **err)
+{
+	const char *errpos;
+	int rc;
+
+	rc = gnutls_init(out, flags | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	if (rc < 0) {
+		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+		return -1;
+	}
+	if ((rc = gnutls_priority_set_direct(*out, TLS_PRIORITIES,
+	    &errpos)) < 0 ||
+	    (rc = gnutls_credentials_set(*out, GNUTLS_CRD_CERTIFICATE,
+	    cred)) < 0) {
+		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+		gnutls_deinit(*out);
+		return -1;
+	}
+	return 0;
+}
+
 int
 tls_client_session(gnutls_session_t *out, struct tls_creds *c,
     const char *servername, int insecure, char **err)
 {
 	gnutls_session_t s;
-	const char *errpos;
 	int rc;
 
-	rc = gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
-	    GNUTLS_NO_SIGNAL);
-	if (rc < 0) {
-		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+	if (tls_session_init(&s, GNUTLS_CLIENT, c->cred, err) == -1)
 		return -1;
-	}
-	if ((rc = gnutls_priority_set_direct(s, TLS_PRIORITIES,
-	    &errpos)) < 0 ||
-	    (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
-	    c->cred)) < 0) {
-		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
-		gnutls_deinit(s);
-		return -1;
-	}
 	/* RFC 6066: SNI carries host names only, never address literals. */
 	if (servername != NULL && !is_ip_literal(servername) &&
 	    (rc = gnutls_server_name_set(s, GNUTLS_NAME_DNS, servername,
@@ -453,23 +464,9 @@ tls_server_session(gnutls_session_t *out, struct tls_server_creds *c,
     char **err)
 {
 	gnutls_session_t s;
-	const char *errpos;
-	int rc;
 
-	rc = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK |
-	    GNUTLS_NO_SIGNAL);
-	if (rc < 0) {
-		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
+	if (tls_session_init(&s, GNUTLS_SERVER, c->cred, err) == -1)
 		return -1;
-	}
-	if ((rc = gnutls_priority_set_direct(s, TLS_PRIORITIES,
-	    &errpos)) < 0 ||
-	    (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
-	    c->cred)) < 0) {
-		xasprintf(err, "GnuTLS: %s", gnutls_strerror(rc));
-		gnutls_deinit(s);
-		return -1;
-	}
 	/* Submission clients authenticate with SASL, not certificates. */
 	gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
 	*out = s;
