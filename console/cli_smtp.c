@@ -372,19 +372,6 @@ run_plan(int quit, const char *from, const char **to, size_t nto,
 	tester_run(cli->t, &p);
 }
 
-/* Split line into words in place (at most max). */
-static size_t
-split_words(char *line, char **w, size_t max)
-{
-	size_t n = 0;
-	char *save = NULL, *tok;
-
-	for (tok = strtok_r(line, " \t", &save); tok != NULL && n < max;
-	    tok = strtok_r(NULL, " \t", &save))
-		w[n++] = tok;
-	return n;
-}
-
 static void
 local_command(const char *line)
 {

@@ -398,18 +398,6 @@ ask_password(const char *mech, const char *user)
 	free(p);
 }
 
-static size_t
-split_words(char *line, char **w, size_t max)
-{
-	size_t n = 0;
-	char *save = NULL, *tok;
-
-	for (tok = strtok_r(line, " \t", &save); tok != NULL && n < max;
-	    tok = strtok_r(NULL, " \t", &save))
-		w[n++] = tok;
-	return n;
-}
-
 static void
 local_command(const char *line)
 {

@@ -247,6 +247,18 @@ ascii_lower(char *s)
 		*s = (char)ascii_tolower((unsigned char)*s);
 }
 
+size_t
+split_words(char *line, char **w, size_t max)
+{
+	size_t	 n = 0;
+	char	*save = NULL, *tok;
+
+	for (tok = strtok_r(line, " \t", &save); tok != NULL && n < max;
+	    tok = strtok_r(NULL, " \t", &save))
+		w[n++] = tok;
+	return (n);
+}
+
 const char *
 skip_ws(const char *s)
 {

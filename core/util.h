@@ -57,6 +57,8 @@ void	 ascii_lower(char *);
  * downstream sees ambiguous bytes.
  */
 size_t	 utf8_seq_len(const unsigned char *p, size_t avail);
+/* Split line in place at spaces and tabs into at most max words. */
+size_t	 split_words(char *line, char **w, size_t max);
 /* Skip spaces and tabs. */
 const char *skip_ws(const char *);
 /* Trim trailing spaces, tabs, CR and LF in place. */
