@@ -495,14 +495,27 @@ sched_conn_free(struct sched_conn *c)
 	free(c);
 }
 
+/* "remotes:2", "transport:1": the line that named this next hop. */
+static char *
+sched_pool_where(const struct sched_pool *p)
+{
+	if (p->remote->file == NULL)
+		return (xstrdup("built-in"));
+	return (rules_where(p->remote->file, p->remote->line));
+}
+
 static void
 sched_pool_set_down(struct sched_pool *p, const char *why)
 {
+	char	*where;
+
 	if (p->up) {
 		p->up = 0;
 		p->down_since = now_wall_ms();
-		log_warn("remote %s:%d (line %d) is down: %s", p->remote->host,
-		    p->remote->port, p->remote->line, why);
+		where = sched_pool_where(p);
+		log_warn("remote %s:%d (%s) is down: %s", p->remote->host,
+		    p->remote->port, where, why);
+		free(where);
 	}
 	free(p->last_error);
 	p->last_error = xstrdup(why);
@@ -511,9 +524,14 @@ sched_pool_set_down(struct sched_pool *p, const char *why)
 static void
 sched_pool_set_up(struct sched_pool *p)
 {
-	if (!p->up)
-		log_info("remote %s:%d (line %d) is up again", p->remote->host,
-		    p->remote->port, p->remote->line);
+	char	*where;
+
+	if (!p->up) {
+		where = sched_pool_where(p);
+		log_info("remote %s:%d (%s) is up again", p->remote->host,
+		    p->remote->port, where);
+		free(where);
+	}
 	p->up = 1;
 	p->down_since = 0;
 	free(p->last_error);
@@ -618,10 +636,11 @@ sched_client_event(struct smtp_client_session *s, enum smtp_client_event ev,
 		sched_conn_free(c);
 		/*
 		 * A remote we cannot even reach cannot take the waiting jobs
-		 * either: hand them to the next remote now rather than
-		 * queueing connection attempts that will fail the same way.
+		 * either: hand them to the next remote (or defer them) now
+		 * rather than queueing connection attempts that will fail
+		 * the same way.
 		 */
-		if (!p->up && p->nconn == 0)
+		if (!p->up)
 			sched_pool_fail_waiting(p, whycopy, 1);
 		else
 			sched_pool_kick(p);
@@ -691,6 +710,9 @@ sched_pool_kick(struct sched_pool *p)
 		waiting++;
 	max = sched_cfg->max_connections_per_remote > 0 ?
 	    (size_t)sched_cfg->max_connections_per_remote : 1;
+	/* A remote that is down gets one probing connection at a time. */
+	if (!p->up)
+		max = 1;
 	/* Open connections for waiting jobs that no connecting one covers. */
 	while (waiting > connecting && p->nconn < max) {
 		c = xcalloc(1, sizeof *c);

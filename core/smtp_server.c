@@ -479,6 +479,26 @@ send_direct(int fd, const char *code, const char *text)
 
 /* State machine */
 
+/*
+ * Stop or resume reading. Any reply written before may have failed and
+ * closed the session (s->io is then NULL), so every caller goes through
+ * here rather than touching s->io after a write.
+ */
+static void
+session_pause(struct session *s, int paused)
+{
+	if (s->io != NULL && !s->closing)
+		io_pause(s->io, paused);
+}
+
+/* Hold the client to no deadline (we are the ones it waits for). */
+static void
+session_no_deadline(struct session *s)
+{
+	if (s->io != NULL && !s->closing)
+		io_set_deadline(s->io, 0);
+}
+
 static void
 session_enter(struct session *s, enum smtp_server_state st)
 {
@@ -654,7 +674,7 @@ session_finish(struct session *s)
 	if (s->closing || s->io == NULL)
 		return;
 	session_enter(s, SMTP_SERVER_QUIT);
-	io_pause(s->io, 1);
+	session_pause(s, 1);
 	io_flush(s->io);
 	if (!s->closing && s->io != NULL && io_queued(s->io) == 0)
 		session_close(s, NULL);
@@ -1005,7 +1025,7 @@ delay_timer_cb(void *arg)
 		io_write(s->io, s->held.data, s->held.len);
 		buf_reset(&s->held);
 		session_enter(s, s->state);	/* the command deadline again */
-		io_pause(s->io, 0);
+		session_pause(s, 0);
 		check_hard_errors(s);
 	}
 	session_unhold(s);
@@ -1036,8 +1056,8 @@ cmd_rcpt(struct session *s, const char *arg)
 	if (!throttled)
 		return (r);
 	s->holding = 0;
-	io_pause(s->io, 1);
-	io_set_deadline(s->io, 0);
+	session_pause(s, 1);
+	session_no_deadline(s);
 	if (s->delay_timer == NULL)
 		s->delay_timer = ev_timer_new(delay_timer_cb, s);
 	ev_timer_after(s->delay_timer, (uint64_t)s->lim.bad_rcpt_delay_ms);
@@ -1439,7 +1459,7 @@ auth_fail_timer_cb(void *arg)
 			auth_too_many(s);
 		else {
 			session_enter(s, SMTP_SERVER_MAIL);
-			io_pause(s->io, 0);
+			session_pause(s, 0);
 		}
 	}
 	session_unhold(s);
@@ -1464,8 +1484,8 @@ auth_failed(struct session *s, const char *why)
 	s->auth_closing = f->count >= SMTP_AUTH_MAX_FAILS;
 	delay = (uint64_t)SMTP_AUTH_DELAY_MS * (uint64_t)f->count;
 	/* Nothing is read or answered until the delay is over. */
-	io_pause(s->io, 1);
-	io_set_deadline(s->io, 0);
+	session_pause(s, 1);
+	session_no_deadline(s);
 	if (s->auth_timer == NULL)
 		s->auth_timer = ev_timer_new(auth_fail_timer_cb, s);
 	ev_timer_after(s->auth_timer, delay);
@@ -1636,7 +1656,7 @@ commit_done(void *arg, const struct envelope *env, int error)
 	if (!s->closing) {
 		session_enter(s, SMTP_SERVER_MAIL);
 		/* io's resume kick processes the lines pipelined meanwhile. */
-		io_pause(s->io, 0);
+		session_pause(s, 0);
 	}
 	session_unhold(s);
 }
@@ -1706,7 +1726,7 @@ data_end(struct session *s)
 	tx->qi = NULL;
 	queue_incoming_envelope(qi)->body_8bit = tx->body_8bit;
 	s->committing = qi;
-	io_pause(s->io, 1);
+	session_pause(s, 1);
 	session_enter(s, SMTP_SERVER_COMMIT);
 	queue_incoming_commit(qi, commit_done, s);
 }
