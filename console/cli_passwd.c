@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "users.h"
 #include "util.h"
 
@@ -102,7 +103,7 @@ cli_passwd(int argc, char **argv, const char *confdir)
 {
 	char pw[PASSWD_MAX], *path, *err = NULL;
 	const char *name = NULL;
-	int i, from_stdin = 0, del = 0, rc;
+	int i, from_stdin = 0, del = 0, created, rc;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--stdin") == 0)
@@ -142,6 +143,7 @@ cli_passwd(int argc, char **argv, const char *confdir)
 			return CLI_EXIT_FAIL;
 		}
 	}
+	created = access(path, F_OK) == -1;
 	rc = users_set(path, name, del ? NULL : pw, &err);
 	explicit_bzero(pw, sizeof(pw));
 	if (rc == -1) {
@@ -149,6 +151,13 @@ cli_passwd(int argc, char **argv, const char *confdir)
 		free(err);
 		free(path);
 		return CLI_EXIT_FAIL;
+	}
+	/* A new file made by root is root's: the daemon reads it through
+	   its group, as the TLS key (0640 root:hikyaku, DESIGN §12). An
+	   existing file keeps the group the admin gave it. */
+	if (created && config_give_to_daemon(path, confdir, &err) == -1) {
+		fprintf(stderr, "hikyaku passwd: %s\n", err);
+		free(err);
 	}
 	printf("%s %s in %s; run \"hikyaku reload\" so the daemon sees it\n",
 	    del ? "removed" : "set", name, path);

@@ -38,15 +38,21 @@ struct cli_ctx {
 	char			*err;		/* why cc is NULL */
 };
 
+/*
+ * full (reload): validate every file, as the daemon will. Otherwise only
+ * hikyaku.conf and local-host-names, which any uid may read: `queue list`
+ * and `queue flush` serve ordinary users through public.sock.
+ */
 static int
-load_config(const char *confdir, struct config **cfg)
+load_config(const char *confdir, struct config **cfg, int full)
 {
 	struct diags d = { 0 };
 
-	if (config_load(confdir, cfg, &d) == -1) {
+	if ((full ? config_load(confdir, cfg, &d) :
+	    config_load_main(confdir, cfg, &d)) == -1) {
 		diags_print(&d, stderr);
-		fprintf(stderr, "hikyaku: cannot read the configuration in "
-		    "%s\n", confdir);
+		fprintf(stderr, "hikyaku: the configuration in %s has "
+		    "errors\n", confdir);
 		diags_free(&d);
 		return -1;
 	}
@@ -282,6 +288,9 @@ print_list_line(const struct json_value *m, int64_t now)
 	    size, sender ? sender : "", r.data ? r.data : "",
 	    state ? state : "?");
 	buf_free(&r);
+	if (state && strcmp(state, "maildrop") == 0)
+		printf(" (injected while the daemon was down; not yet "
+		    "queued)");
 	if (state && strcmp(state, "deferred") == 0) {
 		next = message_next_try(m, &attempts);
 		if (next > now) {
@@ -558,7 +567,7 @@ cli_queue(int argc, char **argv, const char *confdir)
 		queue_usage(stdout);
 		return CLI_EXIT_OK;
 	}
-	if (load_config(confdir, &x.cfg) == -1)
+	if (load_config(confdir, &x.cfg, 0) == -1)
 		return CLI_EXIT_FAIL;
 	if (strcmp(sub, "list") == 0 && argc == 2) {
 		ctx_connect(&x, 1);
@@ -607,8 +616,11 @@ cli_reload(int argc, char **argv, const char *confdir)
 		fprintf(stderr, "usage: hikyaku reload [--json]\n");
 		return CLI_EXIT_USAGE;
 	}
-	if (load_config(confdir, &x.cfg) == -1)
+	if (load_config(confdir, &x.cfg, 1) == -1) {
+		fprintf(stderr, "hikyaku: nothing was reloaded; the daemon "
+		    "keeps its running configuration\n");
 		return CLI_EXIT_FAIL;
+	}
 	ctx_connect(&x, 0);
 	if (!x.cc) {
 		fprintf(stderr, "hikyaku: %s; reload needs the daemon\n",
@@ -619,11 +631,13 @@ cli_reload(int argc, char **argv, const char *confdir)
 			rc = json_get_bool(v, "ok", 0) ? CLI_EXIT_OK :
 			    CLI_EXIT_FAIL;
 		} else if (json_get_bool(v, "ok", 0)) {
+			/* The daemon's answer says it; ours if it is mute. */
 			s = json_get_str(v, "result");
 			if (s && *s)
 				printf("%s%s", s,
 				    s[strlen(s) - 1] == '\n' ? "" : "\n");
-			printf("configuration reloaded\n");
+			else
+				printf("configuration reloaded\n");
 			rc = CLI_EXIT_OK;
 		} else {
 			s = json_get_str(v, "error");
@@ -847,7 +861,7 @@ cli_status(int argc, char **argv, const char *confdir)
 		}
 		i++;
 	}
-	if (load_config(confdir, &x.cfg) == -1)
+	if (load_config(confdir, &x.cfg, 0) == -1)
 		return check ? CHECK_UNKNOWN : CLI_EXIT_FAIL;
 	ctx_connect(&x, 0);
 	if (check) {

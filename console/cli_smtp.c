@@ -599,7 +599,8 @@ on_event(struct tester *t, enum tester_event ev, int code, const char *text,
 		show(cli->interactive ? "" : "S: ", reply_color(code), text);
 		break;
 	case TESTER_EV_VERDICT:
-		show("", "", text);
+		/* Without a terminal every line is C:, S: or a "* " note. */
+		show(cli->interactive ? "" : "* ", "", text);
 		break;
 	case TESTER_EV_ERROR:
 		out_begin();

@@ -11,7 +11,6 @@
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +42,7 @@ struct check {
 	int		 timeout_ms;
 	int		 fd;
 	char		*user;		/* the daemon's user, from config */
+	char		*confdir;	/* absolute: fixes name files in it */
 	char		 banner[1024];
 	char		 inbuf[8192];
 	size_t		 inlen;
@@ -407,6 +407,7 @@ handshake(struct check *c, struct tls_verdict *v, char **err)
 	in.hostname = name;
 	in.remote = &c->r;
 	in.banner = c->banner[0] ? c->banner : NULL;
+	in.confdir = c->confdir;
 	tls_diag_session(v, &in);
 	if (rc == 0 && c->save_chain != NULL)
 		save_chain(s, c->save_chain);
@@ -597,6 +598,8 @@ tls_check(int argc, char **argv, const char *confdir)
 		goto usage;
 	}
 	ret = CLI_EXIT_FAIL;
+	if ((c.confdir = realpath(confdir, NULL)) == NULL)
+		c.confdir = xstrdup(confdir);
 	if (pick_remote(&c, confdir, lineno) == -1)
 		goto out;
 	if (remotes_parse_args(&c.r, nopts, opts, "command line", &d) == -1) {
@@ -641,6 +644,7 @@ out:
 	tls_diag_free(&v);
 	remote_free(&c.r);
 	free(c.user);
+	free(c.confdir);
 	for (i = 0; i < nowned; i++)
 		free(owned[i]);
 	free(owned);
@@ -693,31 +697,12 @@ cert_show(int argc, char **argv)
 	return ret;
 }
 
-/* The daemon's group, so the new key is root:hikyaku 0640 (DESIGN §12). */
-static void
-give_key_to_daemon(const char *key, const char *confdir)
-{
-	struct config *cfg = NULL;
-	struct diags d = { NULL, 0 };
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		return;
-	if (config_load(confdir, &cfg, &d) == 0) {
-		pw = getpwnam(cfg->user ? cfg->user : DEFAULT_USER);
-		if (pw != NULL && chown(key, (uid_t)-1, pw->pw_gid) == -1)
-			fprintf(stderr, "hikyaku: chgrp %s: %s\n", key,
-			    strerror(errno));
-		config_free(cfg);
-	}
-	diags_free(&d);
-}
-
 static int
 cert_new(int argc, char **argv, const char *confdir)
 {
 	const char *dir = confdir, *cn = NULL;
 	char host[HOST_NAME_MAX + 1], *crt, *key, *err = NULL;
+	char *abs_crt, *abs_key;
 	long days = 365;
 	int i, ret;
 
@@ -750,7 +735,24 @@ cert_new(int argc, char **argv, const char *confdir)
 		free(err);
 		ret = CLI_EXIT_FAIL;
 	} else {
-		give_key_to_daemon(key, confdir);
+		/* root:hikyaku 0640 (DESIGN §12). */
+		if (config_give_to_daemon(key, confdir, &err) == -1) {
+			fprintf(stderr, "hikyaku: %s\n", err);
+			free(err);
+		}
+		/* hikyaku.conf takes relative paths from its own directory,
+		   not from where this ran: print them absolute. */
+		abs_crt = realpath(crt, NULL);
+		abs_key = realpath(key, NULL);
+		if (abs_crt != NULL && abs_key != NULL) {
+			free(crt);
+			free(key);
+			crt = abs_crt;
+			key = abs_key;
+		} else {
+			free(abs_crt);
+			free(abs_key);
+		}
 		printf("wrote %s (self-signed for %s, %ld days) and %s (mode "
 		    "0640)\nput in hikyaku.conf:\n  tls_cert = %s\n"
 		    "  tls_key = %s\n", crt, cn, days, key, crt, key);

@@ -2,10 +2,12 @@
  * ctl_client: blocking client of the control protocol. See ctl_client.h.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,11 +239,123 @@ ctl_client_next_line(struct ctl_client *c, int timeout_ms, char **err)
 	return read_line(c, timeout_ms, err);
 }
 
+/* The queue ID a maildrop file name starts with, into qid. */
+static const char *
+qid_from_name(const char *name, char *qid)
+{
+	memcpy(qid, name, QID_LEN);
+	qid[QID_LEN] = '\0';
+	return qid;
+}
+
 /* Queue IDs sort by arrival, so name order is queue order. */
 static int
 spool_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The envelope part of a maildrop file into env: read until its "end"
+ * line, never the whole message. 0, or -1 (unreadable or not yet valid).
+ */
+static int
+maildrop_read_env(const char *path, struct envelope *env, int64_t *size,
+    int64_t *mtime)
+{
+	struct stat st;
+	struct buf b;
+	char chunk[8192], *err = NULL;
+	size_t off = 0;
+	ssize_t r;
+	int fd, rc = -1;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -1;
+	buf_init(&b);
+	if (fstat(fd, &st) == 0) {
+		while ((r = read(fd, chunk, sizeof(chunk))) > 0) {
+			buf_add(&b, chunk, (size_t)r);
+			if (memmem(b.data, b.len, "\nend\n", 5) != NULL)
+				break;
+		}
+		if (b.len > 0 && maildrop_parse(b.data, b.len, env, &off,
+		    &err) == 0) {
+			*size = (int64_t)st.st_size - (int64_t)off;
+			*mtime = (int64_t)st.st_mtime;
+			rc = 0;
+		}
+	}
+	free(err);
+	buf_free(&b);
+	close(fd);
+	return rc;
+}
+
+/*
+ * Mail injected while the daemon is down waits in maildrop/ (as Postfix's
+ * showq lists its maildrop): each file as a message object under the ID
+ * its name starts with, state "maildrop". Only root and the daemon's
+ * group can list the 1733 directory; others see just the queue.
+ */
+static void
+spool_read_maildrop(const char *spool, const char *only_qid,
+    struct json_writer *w)
+{
+	struct envelope env;
+	struct dirent *de;
+	char *dir, *path, **names = NULL, qid[QID_LEN + 1];
+	int64_t size, mtime;
+	size_t n = 0, i, j;
+	DIR *d;
+
+	xasprintf(&dir, "%s/%s", spool, SPOOL_MAILDROP_DIR);
+	if (!(d = opendir(dir))) {
+		free(dir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		/* "ID.RANDOM"; tmp.* files are still being written. */
+		if (strlen(de->d_name) <= QID_LEN ||
+		    de->d_name[QID_LEN] != '.')
+			continue;
+		if (!qid_valid(qid_from_name(de->d_name, qid)) ||
+		    (only_qid && strcmp(qid, only_qid) != 0))
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), spool_cmp);
+	for (i = 0; i < n; i++) {
+		xasprintf(&path, "%s/%s", dir, names[i]);
+		envelope_init(&env);
+		if (maildrop_read_env(path, &env, &size, &mtime) == 0) {
+			json_obj_begin(w);
+			json_kv_str(w, "qid", qid_from_name(names[i], qid));
+			json_kv_str(w, "sender", env.sender ? env.sender : "");
+			json_kv_int(w, "arrival", mtime);
+			json_kv_int(w, "size", size);
+			json_kv_bool(w, "held", 0);
+			json_kv_str(w, "state", "maildrop");
+			json_key(w, "recipients");
+			json_arr_begin(w);
+			for (j = 0; j < env.nrcpt; j++) {
+				json_obj_begin(w);
+				json_kv_str(w, "addr", env.rcpts[j].addr);
+				json_kv_str(w, "state", "pending");
+				json_obj_end(w);
+			}
+			json_arr_end(w);
+			json_obj_end(w);
+		}
+		envelope_free(&env);
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	free(dir);
 }
 
 struct json_value *
@@ -297,6 +411,7 @@ ctl_client_spool_read(const struct config *cfg, const char *only_qid,
 		free(path);
 		free(names[i]);
 	}
+	spool_read_maildrop(cfg->spool, only_qid, &w);
 	json_arr_end(&w);
 	free(names);
 	free(dir);

@@ -152,32 +152,43 @@ shown(size_t i)
 	return !L.filter || strcasestr(line_at(i)->text, L.filter);
 }
 
+/* Wrapped lines continue under the text, past "HH:MM:SS level   ". */
+#define WRAP_INDENT	17
+
 static void
 log_draw(WINDOW *w)
 {
 	int rows, cols, y, h;
 	size_t i, skip;
+	const char *text;
 
 	getmaxyx(w, rows, cols);
-	tui_putf(w, 0, 0, cols, tui_attr(TUI_TITLE), "Log: %zu line%s%s%s%s",
-	    L.n, L.n == 1 ? "" : "s", L.filter ? "  filter: " : "",
-	    L.filter ? L.filter : "", L.back ? "  (scrolled: G follows)" :
-	    "  (following)");
-	h = rows - 1 - (L.prompting ? 1 : 0);
-	/* Bottom up: the newest shown line at the bottom, minus scrolling. */
+	/*
+	 * Bottom up: the newest shown line at the bottom, minus scrolling.
+	 * Every line wraps, so none loses its end at 80 columns; the top one
+	 * may start above row 1 (curses refuses y < 0) and the title, drawn
+	 * last and padded, covers row 0.
+	 */
 	skip = L.back;
-	y = h;
-	for (i = L.n; i > 0 && y > 0; i--) {
+	y = rows - (L.prompting ? 1 : 0);
+	for (i = L.n; i > 0 && y > 1; i--) {
 		if (!shown(i - 1))
 			continue;
 		if (skip) {
 			skip--;
 			continue;
 		}
-		tui_put(w, y, 0, cols, line_at(i - 1)->problem ?
-		    tui_attr(TUI_BAD) : A_NORMAL, 0, line_at(i - 1)->text);
-		y--;
+		text = line_at(i - 1)->text;
+		h = tui_put_wrap(NULL, 0, 0, cols, 0, 0, WRAP_INDENT, text);
+		y -= h;
+		tui_put_wrap(w, y, 0, cols, line_at(i - 1)->problem ?
+		    tui_attr(TUI_BAD) : A_NORMAL, h, WRAP_INDENT, text);
 	}
+	tui_put(w, 0, 0, cols, tui_attr(TUI_TITLE), 1, "");
+	tui_putf(w, 0, 0, cols, tui_attr(TUI_TITLE), "Log: %zu line%s%s%s%s",
+	    L.n, L.n == 1 ? "" : "s", L.filter ? "  filter: " : "",
+	    L.filter ? L.filter : "", L.back ? "  (scrolled: G follows)" :
+	    "  (following)");
 	if (L.n == 0)
 		tui_put(w, 2, 2, cols - 2, A_NORMAL, 0, tui_ctl_up(L.ctl) ?
 		    "Waiting for the daemon to log something." :
@@ -248,6 +259,12 @@ log_footer(void)
 	    "/ filter  ↑↓/PgUp/PgDn scroll  G follow";
 }
 
+static int
+log_typing(void)
+{
+	return L.prompting;
+}
+
 static void
 log_init(void)
 {
@@ -275,5 +292,6 @@ const struct tui_screen tui_screen_log = {
 	.draw = log_draw,
 	.key = log_key,
 	.footer = log_footer,
+	.typing = log_typing,
 	.done = log_done,
 };

@@ -64,7 +64,9 @@ static struct {
 	size_t		 nheld;
 	/* message view */
 	char		**view;
-	size_t		 nview, view_top;
+	size_t		 nview;
+	int		 view_top;	/* screen rows scrolled */
+	int		 view_rows, view_page;	/* at the last draw */
 	char		 view_qid[24];
 	struct tui_job	*show_job;
 	uint64_t	 show_id;
@@ -461,29 +463,35 @@ load_spool(void)
 	const struct config *cfg = tui_config();
 	struct json_value *all;
 	void **rows;
-	char *err;
+	char *err = NULL;
 	size_t i, n = 0;
 	struct qrow *q;
 
 	snap_free();
 	held_free();
-	tui_list_clear(Q.list);
 	Q.readonly = 1;
-	if (!cfg)
-		return;
-	all = ctl_client_spool_read(cfg, NULL, &err);
+	/*
+	 * The spool's rows replace the daemon's by queue ID (a generation of
+	 * their own), then the rest go: the cursor and the selection stay
+	 * on the messages they were on.
+	 */
+	Q.gen++;
+	all = cfg ? ctl_client_spool_read(cfg, NULL, &err) : NULL;
 	if (err)
 		tui_error("%s", err);
 	free(err);
-	if (!all)
-		return;
-	rows = xcalloc(all->n + 1, sizeof(*rows));
-	for (i = 0; i < all->n; i++)
-		if ((q = row_from_json(all->items[i])) != NULL)
-			rows[n++] = q;
-	tui_list_merge(Q.list, rows, n);
-	free(rows);
-	json_free(all);
+	if (all) {
+		rows = xcalloc(all->n + 1, sizeof(*rows));
+		for (i = 0; i < all->n; i++)
+			if ((q = row_from_json(all->items[i])) != NULL) {
+				q->gen = Q.gen;
+				rows[n++] = q;
+			}
+		tui_list_merge(Q.list, rows, n);
+		free(rows);
+		json_free(all);
+	}
+	tui_list_prune(Q.list, row_current);
 }
 
 /*
@@ -526,6 +534,7 @@ static void
 on_state(int up, const char *why, void *arg)
 {
 	if (up) {
+		tui_message_clear("the daemon is down");
 		tui_bench_mark("subscribe");
 		Q.gen++;
 		Q.loading = 1;
@@ -551,7 +560,8 @@ view_free(void)
 		free(Q.view[i]);
 	free(Q.view);
 	Q.view = NULL;
-	Q.nview = Q.view_top = 0;
+	Q.nview = 0;
+	Q.view_top = Q.view_rows = Q.view_page = 0;
 }
 
 static void
@@ -951,36 +961,37 @@ action_key(const struct tui_key *k)
 	return 0;
 }
 
+/* Scrolling in screen rows (lines wrap), up to the page that ends with
+ * the last row; the sizes are the last draw's. */
 static int
 view_key(const struct tui_key *k)
 {
-	int rows, cols;
-	size_t page;
+	int page = Q.view_page > 1 ? Q.view_page - 1 : 1;
+	int last = Q.view_rows > Q.view_page ? Q.view_rows - Q.view_page : 0;
 
-	getmaxyx(stdscr, rows, cols);
-	(void)cols;
-	page = rows > 6 ? (size_t)rows - 6 : 1;
 	if (k->fn == KEY_UP || (!k->fn && k->ch == 'k')) {
-		if (Q.view_top > 0)
-			Q.view_top--;
+		Q.view_top--;
 	} else if (k->fn == KEY_DOWN || (!k->fn && k->ch == 'j')) {
-		if (Q.view_top + 1 < Q.nview)
-			Q.view_top++;
+		Q.view_top++;
 	} else if (k->fn == KEY_PPAGE) {
-		Q.view_top = Q.view_top > page ? Q.view_top - page : 0;
+		Q.view_top -= page;
 	} else if (k->fn == KEY_NPAGE || (!k->fn && k->ch == ' ')) {
-		if (Q.view_top + page < Q.nview)
-			Q.view_top += page;
-	} else if (!k->fn && k->ch == 'g') {
+		Q.view_top += page;
+	} else if (k->fn == KEY_HOME || (!k->fn && k->ch == 'g')) {
 		Q.view_top = 0;
-	} else if (!k->fn && k->ch == 'G') {
-		Q.view_top = Q.nview > page ? Q.nview - page : 0;
+	} else if (k->fn == KEY_END || (!k->fn && k->ch == 'G')) {
+		Q.view_top = last;
 	} else if ((!k->fn && k->ch == 'q') || k->fn == TUI_KEY_ESC ||
 	    k->fn == KEY_LEFT) {
 		view_free();
+		return 1;
 	} else {
 		return action_key(k);
 	}
+	if (Q.view_top > last)
+		Q.view_top = last;
+	if (Q.view_top < 0)
+		Q.view_top = 0;
 	return 1;
 }
 
@@ -1008,23 +1019,49 @@ queue_key(const struct tui_key *k)
 	return action_key(k);
 }
 
+/*
+ * The message view: long lines (errors, headers) wrap rather than vanish,
+ * and view_top counts screen rows. Rows scrolled off the top are drawn at
+ * y < 1 (curses refuses y < 0); the title, drawn last and padded, covers
+ * row 0.
+ */
+static void
+view_draw(WINDOW *w, int rows, int cols)
+{
+	int y, h, total = 0;
+	size_t i;
+
+	for (i = 1; i < Q.nview; i++)
+		total += tui_put_wrap(NULL, 0, 0, cols, 0, 0, 8, Q.view[i]);
+	Q.view_rows = total;
+	Q.view_page = rows > 1 ? rows - 1 : 1;
+	if (Q.view_top > total - Q.view_page)
+		Q.view_top = total - Q.view_page;
+	if (Q.view_top < 0)
+		Q.view_top = 0;
+	for (y = 1 - Q.view_top, i = 1; y < rows && i < Q.nview; i++) {
+		h = tui_put_wrap(NULL, 0, 0, cols, 0, 0, 8, Q.view[i]);
+		if (y + h > 1)
+			tui_put_wrap(w, y, 0, cols,
+			    strncmp(Q.view[i], "--", 2) == 0 ?
+			    tui_attr(TUI_TITLE) : A_NORMAL, rows - y, 8,
+			    Q.view[i]);
+		y += h;
+	}
+	tui_put(w, 0, 0, cols, tui_attr(TUI_TITLE), 1, Q.view[0]);
+}
+
 static void
 queue_draw(WINDOW *w)
 {
-	int rows, cols, y;
-	size_t i, shown;
+	int rows, cols;
+	size_t shown;
 	const char *f;
 	struct qrow *cur;
 
 	getmaxyx(w, rows, cols);
 	if (Q.view) {
-		tui_put(w, 0, 0, cols, tui_attr(TUI_TITLE), 0, Q.view[0]);
-		/* Long lines (errors, headers) wrap rather than vanish. */
-		for (y = 1, i = Q.view_top + 1; y < rows && i < Q.nview; i++)
-			y += tui_put_wrap(w, y, 0, cols,
-			    strncmp(Q.view[i], "--", 2) == 0 ?
-			    tui_attr(TUI_TITLE) : A_NORMAL, rows - y, 8,
-			    Q.view[i]);
+		view_draw(w, rows, cols);
 		return;
 	}
 	shown = tui_list_shown(Q.list);
@@ -1080,6 +1117,12 @@ queue_footer(void)
 	return buf;
 }
 
+static int
+queue_typing(void)
+{
+	return !Q.view && tui_list_prompting(Q.list);
+}
+
 static void
 queue_init(void)
 {
@@ -1106,5 +1149,6 @@ const struct tui_screen tui_screen_queue = {
 	.draw = queue_draw,
 	.key = queue_key,
 	.footer = queue_footer,
+	.typing = queue_typing,
 	.done = queue_done,
 };

@@ -661,6 +661,13 @@ tester_footer(void)
 	return "Enter send  Tab complete  /help commands  PgUp/PgDn scroll";
 }
 
+/* The input line always has the keys: ?, q and Tab are typed. */
+static int
+tester_typing(void)
+{
+	return 1;
+}
+
 static void
 tester_done(void)
 {
@@ -687,5 +694,6 @@ const struct tui_screen tui_screen_tester = {
 	.draw = tester_draw,
 	.key = tester_key,
 	.footer = tester_footer,
+	.typing = tester_typing,
 	.done = tester_done,
 };

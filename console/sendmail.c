@@ -73,14 +73,20 @@ usage(void)
 	    "hikyaku-sendmail(8))\n");
 }
 
+/*
+ * full: every file, as newaliases validates the whole configuration;
+ * otherwise only what injecting, mailq and -q need, so that any uid can
+ * use them while remotes holds a password (mode 0640, DESIGN §12).
+ */
 static int
-load_ctx(struct sm_ctx *x, const char *confdir)
+load_ctx(struct sm_ctx *x, const char *confdir, int full)
 {
 	struct diags d = { 0 };
 	struct passwd *pw;
 	char *comma;
 
-	if (config_load(confdir, &x->cfg, &d) == -1) {
+	if ((full ? config_load(confdir, &x->cfg, &d) :
+	    config_load_main(confdir, &x->cfg, &d)) == -1) {
 		diags_print(&d, stderr);
 		fprintf(stderr, PROG ": cannot read the configuration in %s; "
 		    "nothing was queued\n", confdir);
@@ -709,6 +715,9 @@ daemon_simple(struct ctl_client *c, const char *cmd, char **result)
 	return ok;
 }
 
+/* The reason line of a message still in maildrop/ (daemon down). */
+#define MAILQ_MAILDROP	"waiting in maildrop: not yet queued"
+
 /* Postfix mailq lines: "%-11s %7s %-20s %s" (showq_compat.c). */
 static void
 mailq_message(const struct json_value *m, uint64_t *bytes)
@@ -733,6 +742,9 @@ mailq_message(const struct json_value *m, uint64_t *bytes)
 	printf("%-11s %7lld %-20.20s %s\n", id, (long long)size, when,
 	    sender && *sender ? sender : "MAILER-DAEMON");
 	*bytes += size > 0 ? (uint64_t)size : 0;
+	if (state && strcmp(state, "maildrop") == 0)
+		printf("%*s(%s)\n", 76 - (int)strlen(MAILQ_MAILDROP), "",
+		    MAILQ_MAILDROP);
 	for (i = 0; rc && rc->type == JSON_ARRAY && i < rc->n; i++) {
 		st = json_get_str(rc->items[i], "state");
 		if (st && (strcmp(st, "delivered") == 0 ||
@@ -864,16 +876,18 @@ do_newaliases(const struct sm_ctx *x)
 	}
 	ok = daemon_simple(c, "reload", &result);
 	ctl_client_close(c);
+	/* The daemon's answer says it; our own line only when it is mute. */
 	if (result && *result)
 		fprintf(ok ? stdout : stderr, "%s%s", result,
 		    result[strlen(result) - 1] == '\n' ? "" : "\n");
+	else if (ok)
+		printf("hikyakud reloaded its configuration\n");
 	free(result);
 	if (!ok) {
 		fprintf(stderr, PROG ": reload refused; the daemon keeps "
 		    "its previous configuration\n");
 		return EX_CONFIG;
 	}
-	printf("hikyakud reloaded its configuration\n");
 	return EX_OK;
 }
 
@@ -1027,7 +1041,8 @@ main(int argc, char **argv)
 		    "is -bt, or `hikyaku trace`)\n", o.mode_flag);
 		return EX_UNAVAILABLE;
 	}
-	if (load_ctx(&x, o.confdir ? o.confdir : config_default_dir()) == -1) {
+	if (load_ctx(&x, o.confdir ? o.confdir : config_default_dir(),
+	    o.mode == MODE_NEWALIASES) == -1) {
 		ctx_free(&x);
 		return o.mode == MODE_DELIVER || o.mode == MODE_SMTP ?
 		    EX_TEMPFAIL : EX_CONFIG;

@@ -56,7 +56,7 @@ static struct {
 	int			 cur;		/* current slot */
 	WINDOW			*tabs, *content, *status, *footer;
 	int			 footer_h;	/* 1, or 2 when the keys wrap */
-	struct ev_timer		*redraw, *tick;
+	struct ev_timer		*redraw, *tick, *msg_expire;
 	struct ev_fd		*in;
 	char			*msg;
 	int			 msg_error;
@@ -66,7 +66,9 @@ static struct {
 	void			*ask_arg;
 	/* help viewer */
 	char			**help;
-	size_t			 nhelp, help_top;
+	size_t			 nhelp;
+	int			 help_top;	/* screen rows scrolled */
+	int			 help_rows, help_page;	/* at the last draw */
 	char			*help_title;
 	struct tui_job		*jobs;
 	int			 color;
@@ -118,13 +120,37 @@ tui_dirty(void)
 		ev_timer_after(T.redraw, 0);
 }
 
+/* How long a message stays when no key takes it down: errors longer. */
+#define MSG_MS		5000
+#define ERROR_MS	10000
+
 static void
 set_message(int error, const char *fmt, va_list ap)
 {
 	free(T.msg);
 	xvasprintf(&T.msg, fmt, ap);
 	T.msg_error = error;
+	if (T.msg_expire)
+		ev_timer_after(T.msg_expire, error ? ERROR_MS : MSG_MS);
 	tui_dirty();
+}
+
+void
+tui_message_clear(const char *prefix)
+{
+	if (!T.msg || (prefix && strncmp(T.msg, prefix, strlen(prefix)) != 0))
+		return;
+	free(T.msg);
+	T.msg = NULL;
+	if (T.msg_expire)
+		ev_timer_stop(T.msg_expire);
+	tui_dirty();
+}
+
+static void
+msg_expired(void *arg)
+{
+	tui_message_clear(NULL);
 }
 
 void
@@ -292,7 +318,8 @@ help_close(void)
 	free(T.help_title);
 	T.help = NULL;
 	T.help_title = NULL;
-	T.nhelp = T.help_top = 0;
+	T.nhelp = 0;
+	T.help_top = T.help_rows = T.help_page = 0;
 	tui_dirty();
 }
 
@@ -357,6 +384,22 @@ colors_init(void)
 	T.color = 1;
 }
 
+/*
+ * Display columns of wc when it starts at column col of the text: a tab
+ * goes to the next multiple of 8 (folded headers start with one), other
+ * control characters show as one '?'.
+ */
+static int
+char_cols(wchar_t wc, int col)
+{
+	int cw;
+
+	if (wc == L'\t')
+		return 8 - col % 8;
+	cw = wcwidth(wc);
+	return cw < 0 ? 1 : cw;
+}
+
 int
 tui_width(const char *s)
 {
@@ -375,9 +418,7 @@ tui_width(const char *s)
 		} else {
 			if (n == 0)
 				n = 1;
-			cw = wcwidth(wc);
-			if (cw < 0)
-				cw = 1;
+			cw = char_cols(wc, w);
 		}
 		w += cw;
 		s += n;
@@ -407,15 +448,16 @@ tui_put(WINDOW *win, int y, int x, int width, attr_t attr, int pad,
 		} else if (n == 0) {
 			break;
 		}
-		cw = wcwidth(wc);
-		if (cw < 0) {
-			wc = L'?';
-			cw = 1;
-		}
-		if (used + cw > width)
+		cw = char_cols(wc, used);
+		if (used + cw > width ||
+		    nw + (size_t)cw >= sizeof(wbuf) / sizeof(wbuf[0]))
 			break;
-		wbuf[nw++] = wc;
 		used += cw;
+		if (wc == L'\t')
+			while (cw-- > 0)
+				wbuf[nw++] = L' ';
+		else
+			wbuf[nw++] = wcwidth(wc) < 0 ? L'?' : wc;
 		s += n;
 		len -= n;
 	}
@@ -465,13 +507,11 @@ wrap_cut(const char *s, int width, int *at_space)
 			n = 1;
 			cw = 1;
 		} else {
-			cw = wcwidth(wc);
-			if (cw < 0)
-				cw = 1;
+			cw = char_cols(wc, used);
 		}
 		if (used + cw > width)
 			break;
-		if (s[pos] == ' ')
+		if (s[pos] == ' ' || s[pos] == '\t')
 			last_space = pos;
 		used += cw;
 		pos += n;
@@ -496,10 +536,12 @@ tui_put_wrap(WINDOW *win, int y, int x, int width, attr_t attr,
 		if (w < 1)
 			break;
 		cut = wrap_cut(s, w, &sp);
-		line = xstrndup(s, cut);
-		tui_put(win, y + lines, lines ? x + indent : x, w, attr, 0,
-		    line);
-		free(line);
+		if (win) {
+			line = xstrndup(s, cut);
+			tui_put(win, y + lines, lines ? x + indent : x, w,
+			    attr, 0, line);
+			free(line);
+		}
 		s += cut + (size_t)sp;
 		lines++;
 	}
@@ -623,13 +665,19 @@ footer_text(struct buf *b)
 	}
 	if (screen()->footer)
 		own = screen()->footer();
-	if (T.jobs)
+	if (T.jobs && !(own && strstr(own, "Esc cancel")))
 		buf_addstr(b, "Esc cancel  ");
 	if (own && *own)
 		buf_printf(b, "%s  ", own);
-	/* A screen with a sub-view shows its own "q back". */
-	buf_addstr(b, own && strstr(own, "q back") ? "Tab screens  ? help" :
-	    "Tab screens  ? help  q quit");
+	/*
+	 * In a text field ?, q and Tab are typed: only F-keys get out. A
+	 * screen with a sub-view shows its own "q back".
+	 */
+	if (screen()->typing && screen()->typing())
+		buf_addstr(b, "F1 help  F2-F10/Alt+digit screens");
+	else
+		buf_addstr(b, own && strstr(own, "q back") ?
+		    "Tab screens  ? help" : "Tab screens  ? help  q quit");
 }
 
 /*
@@ -682,19 +730,54 @@ footer_layout(WINDOW *w)
 	return y + 1;
 }
 
+/* Wrapped help lines continue under their text: past the indent and a
+ * list item's "- ". */
+static int
+help_indent(const char *line)
+{
+	int n = (int)strspn(line, " ");
+
+	if ((line[n] == '-' || line[n] == '*') && line[n + 1] == ' ')
+		n += 2;
+	return n;
+}
+
+/*
+ * Long lines wrap, so the help reads whole at 80 columns; help_top counts
+ * screen rows. Rows scrolled off the top are drawn at y < 1 (curses
+ * refuses y < 0) and the title, drawn last and padded, covers row 0.
+ */
 static void
 draw_help(WINDOW *w)
 {
-	int rows, cols, y;
+	int rows, cols, y, width, h, total = 0;
 	size_t i;
 
 	getmaxyx(w, rows, cols);
 	werase(w);
-	tui_putf(w, 0, 0, cols, tui_attr(TUI_TITLE), "Help: %s  (%zu/%zu)",
-	    T.help_title, T.help_top + 1, T.nhelp);
-	for (y = 1, i = T.help_top; y < rows && i < T.nhelp; y++, i++)
-		tui_put(w, y, 1, cols - 2, strncmp(T.help[i], "#", 1) == 0 ?
-		    tui_attr(TUI_TITLE) : A_NORMAL, 0, T.help[i]);
+	width = cols - 2;
+	for (i = 0; i < T.nhelp; i++)
+		total += tui_put_wrap(NULL, 0, 0, width, 0, 0,
+		    help_indent(T.help[i]), T.help[i]);
+	T.help_rows = total;
+	T.help_page = rows > 1 ? rows - 1 : 1;
+	if (T.help_top > total - T.help_page)
+		T.help_top = total - T.help_page;
+	if (T.help_top < 0)
+		T.help_top = 0;
+	for (y = 1 - T.help_top, i = 0; y < rows && i < T.nhelp; i++) {
+		h = tui_put_wrap(NULL, 0, 0, width, 0, 0,
+		    help_indent(T.help[i]), T.help[i]);
+		if (y + h > 1)
+			tui_put_wrap(w, y, 1, width,
+			    strncmp(T.help[i], "#", 1) == 0 ?
+			    tui_attr(TUI_TITLE) : A_NORMAL, rows - y,
+			    help_indent(T.help[i]), T.help[i]);
+		y += h;
+	}
+	tui_put(w, 0, 0, cols, tui_attr(TUI_TITLE), 1, "");
+	tui_putf(w, 0, 0, cols, tui_attr(TUI_TITLE), "Help: %s  (%d/%d)",
+	    T.help_title, T.help_top + 1, total);
 }
 
 static void
@@ -784,34 +867,33 @@ quit(void)
 	ev_break();
 }
 
+/* Scrolling in screen rows, up to the page that ends with the last. */
 static int
 help_key(const struct tui_key *k)
 {
-	int rows, cols, page;
+	int page = T.help_page > 1 ? T.help_page - 1 : 1;
+	int last = T.help_rows > T.help_page ? T.help_rows - T.help_page : 0;
 
-	getmaxyx(T.content, rows, cols);
-	(void)cols;
-	page = rows > 2 ? rows - 2 : 1;
 	if (k->fn == KEY_UP || k->ch == 'k') {
-		if (T.help_top > 0)
-			T.help_top--;
+		T.help_top--;
 	} else if (k->fn == KEY_DOWN || k->ch == 'j') {
-		if (T.help_top + 1 < T.nhelp)
-			T.help_top++;
+		T.help_top++;
 	} else if (k->fn == KEY_PPAGE) {
-		T.help_top = T.help_top > (size_t)page ? T.help_top - page : 0;
+		T.help_top -= page;
 	} else if (k->fn == KEY_NPAGE || k->ch == ' ') {
 		T.help_top += page;
-		if (T.help_top >= T.nhelp)
-			T.help_top = T.nhelp ? T.nhelp - 1 : 0;
 	} else if (k->ch == 'g' || k->fn == KEY_HOME) {
 		T.help_top = 0;
 	} else if (k->ch == 'G' || k->fn == KEY_END) {
-		T.help_top = T.nhelp > (size_t)page ? T.nhelp - page : 0;
+		T.help_top = last;
 	} else if (k->ch == 'q' || k->fn == TUI_KEY_ESC || k->fn == KEY_F(1) ||
 	    k->ch == '?') {
 		help_close();
 	}
+	if (T.help_top > last)
+		T.help_top = last;
+	if (T.help_top < 0)
+		T.help_top = 0;
 	tui_dirty();
 	return 1;
 }
@@ -894,6 +976,9 @@ on_stdin(int fd, int revents, void *arg)
 			break;
 		if (T.bench)
 			T.key_at_us = now_us();
+		/* A message answers the key before: the next one takes it
+		 * down (what this key says comes after). */
+		tui_message_clear(NULL);
 		memset(&k, 0, sizeof(k));
 		if (r == KEY_CODE_YES) {
 			if (ch == KEY_RESIZE)
@@ -1006,6 +1091,7 @@ tui_main(const char *confdir)
 	windows_make();
 	T.redraw = ev_timer_new(redraw, NULL);
 	T.tick = ev_timer_new(tick, NULL);
+	T.msg_expire = ev_timer_new(msg_expired, NULL);
 	T.in = ev_fd_add(STDIN_FILENO, EV_READ, on_stdin, NULL);
 	for (i = 0; i < 10; i++)
 		if (tui_slots[i] && tui_slots[i]->init)
@@ -1025,6 +1111,8 @@ tui_main(const char *confdir)
 	ev_fd_del(T.in);
 	ev_timer_free(T.redraw);
 	ev_timer_free(T.tick);
+	ev_timer_free(T.msg_expire);
+	T.msg_expire = NULL;
 	T.redraw = NULL;
 	windows_free();
 	endwin();

@@ -71,9 +71,15 @@ struct tui_screen {
 	/*
 	 * The footer: the keys that work right now, as "key label" pairs
 	 * separated by two spaces ("Enter open  d delete  / search"). The
-	 * framework appends its own ("? help  q quit"). May be NULL.
+	 * framework appends its own ("? help  q quit", or "F1 help  F2-F10
+	 * screens" while typing). May be NULL.
 	 */
 	const char	*(*footer)(void);
+	/*
+	 * Does a text field have focus (printable keys, Tab, ? and q go to
+	 * it)? The footer then lists only what works there. May be NULL.
+	 */
+	int		(*typing)(void);
 	/* At exit (free everything); may be NULL. */
 	void		(*done)(void);
 };
@@ -109,11 +115,17 @@ const char	*tui_socket_path(void);
 /* Ask for a redraw of everything at the end of this event batch. */
 void	 tui_dirty(void);
 
-/* Status line (one line above the footer): a message until replaced. */
+/*
+ * Status line (one line above the footer): a message until the next key
+ * press, another message, or a few seconds pass (errors stay longer).
+ */
 void	 tui_message(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 void	 tui_error(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
+/* Take the message down now if it starts with prefix: a screen withdraws
+ * what a change of state made untrue ("the daemon is down..."). */
+void	 tui_message_clear(const char *prefix);
 
 /*
  * Ask "question (y/n)": y calls yes(arg), any other key calls no(arg)
@@ -150,8 +162,10 @@ attr_t	 tui_attr(enum tui_color);
 
 /*
  * Print UTF-8 text at y,x clipped to width display columns (wide
- * characters count twice; control characters are shown as '?'); pads
- * with spaces to width when pad is set. Returns the columns used.
+ * characters count twice; a tab advances to the next multiple of 8
+ * columns from the start of the text; other control characters are shown
+ * as '?'); pads with spaces to width when pad is set. Returns the columns
+ * used.
  */
 int	 tui_put(WINDOW *, int y, int x, int width, attr_t, int pad,
 	    const char *utf8);
@@ -161,7 +175,8 @@ int	 tui_putf(WINDOW *, int y, int x, int width, attr_t,
  * Print UTF-8 text wrapped at width columns over at most maxlines lines
  * (0: no limit)
  * from y (breaking at spaces when it can; the lines after the first are
- * indented by indent). Returns the lines used.
+ * indented by indent). Returns the lines used. With a NULL window it only
+ * counts them: scroll limits in screen rows use the same wrapping.
  */
 int	 tui_put_wrap(WINDOW *, int y, int x, int width, attr_t, int maxlines,
 	    int indent, const char *utf8);

@@ -79,18 +79,27 @@ diags_has_errors(const struct diags *d)
 }
 
 char *
-diag_format(const struct diag *g)
+diag_where(const struct diag *g)
 {
-	const char *sev = g->severity == DIAG_ERROR ? "error" : "warning";
 	char *s;
 
 	if (g->line <= 0)
-		xasprintf(&s, "%s: %s: %s", g->file, sev, g->msg);
+		s = xstrdup(g->file);
 	else if (g->col <= 0)
-		xasprintf(&s, "%s:%d: %s: %s", g->file, g->line, sev, g->msg);
+		xasprintf(&s, "%s:%d", g->file, g->line);
 	else
-		xasprintf(&s, "%s:%d:%d: %s: %s", g->file, g->line, g->col,
-		    sev, g->msg);
+		xasprintf(&s, "%s:%d:%d", g->file, g->line, g->col);
+	return s;
+}
+
+char *
+diag_format(const struct diag *g)
+{
+	const char *sev = g->severity == DIAG_ERROR ? "error" : "warning";
+	char *s, *where = diag_where(g);
+
+	xasprintf(&s, "%s: %s: %s", where, sev, g->msg);
+	free(where);
 	return s;
 }
 
@@ -808,6 +817,7 @@ check_secrets(struct config *c, const char *remotes_path, struct diags *d)
 {
 	/* Root hands the files to `user`; otherwise we read them ourselves. */
 	const char *reader = geteuid() == 0 ? c->user : NULL;
+	char *users;
 	int has_pass = 0;
 
 	for (size_t i = 0; i < c->nremotes; i++) {
@@ -823,6 +833,12 @@ check_secrets(struct config *c, const char *remotes_path, struct diags *d)
 		    "remotes (it holds --pass)");
 	if (c->tls_key != NULL)
 		privsep_check_secret(c->tls_key, reader, d, "tls_key");
+	/* Submission accounts: a users file the daemon cannot read turns
+	   every AUTH into a failure, so say it before the first one. */
+	xasprintf(&users, "%s/users", c->dir);
+	if (access(users, F_OK) == 0)
+		privsep_check_secret(users, reader, d, "users");
+	free(users);
 }
 
 /* ---- rule files ---- */
@@ -920,8 +936,12 @@ rules_check(struct config *c, struct diags *d)
 
 /* ---- load ---- */
 
-int
-config_load(const char *dir, struct config **out, struct diags *d)
+/*
+ * full: every file (the daemon, config check); otherwise only hikyaku.conf
+ * and local-host-names, which an ordinary user may read (DESIGN §12).
+ */
+static int
+load(const char *dir, int full, struct config **out, struct diags *d)
 {
 	struct config *c = xcalloc(1, sizeof(*c));
 	char *path, cwd[PATH_MAX];
@@ -945,16 +965,21 @@ config_load(const char *dir, struct config **out, struct diags *d)
 		rc = -1;
 	free(path);
 
-	xasprintf(&path, "%s/remotes", c->dir);
-	if (remotes_parse_file(path, &c->remotes, &c->nremotes, d) == -1)
-		rc = -1;
-	check_secrets(c, path, d);
-	free(path);
+	if (full) {
+		xasprintf(&path, "%s/remotes", c->dir);
+		if (remotes_parse_file(path, &c->remotes, &c->nremotes,
+		    d) == -1)
+			rc = -1;
+		check_secrets(c, path, d);
+		free(path);
+	}
 
 	xasprintf(&path, "%s/local-host-names", c->dir);
 	if (lhn_parse(c, path, d) == -1)
 		rc = -1;
 	free(path);
+	if (!full)
+		goto done;
 
 	/* Every file is read, so one run reports the errors of all. */
 	if (rules_file_load(c, "access", (void **)&c->access, load_access,
@@ -978,12 +1003,57 @@ config_load(const char *dir, struct config **out, struct diags *d)
 	if (rc == 0)
 		rules_check(c, d);
 
+done:
 	if (rc == -1 || diags_has_errors(d)) {
 		config_free(c);
 		return -1;
 	}
 	*out = c;
 	return 0;
+}
+
+int
+config_load(const char *dir, struct config **out, struct diags *d)
+{
+	return load(dir, 1, out, d);
+}
+
+int
+config_load_main(const char *dir, struct config **out, struct diags *d)
+{
+	return load(dir, 0, out, d);
+}
+
+int
+config_give_to_daemon(const char *path, const char *dir, char **err)
+{
+	struct config *c;
+	struct diags d = { NULL, 0 };
+	char *why = NULL;
+	uid_t uid;
+	gid_t gid;
+	int rc = -1;
+
+	*err = NULL;
+	if (geteuid() != 0)
+		return 0;
+	/* Only `user` is needed: hikyaku.conf alone, as any caller can. */
+	if (config_load_main(dir, &c, &d) == -1) {
+		xasprintf(err, "%s has errors (hikyaku config check); %s keeps "
+		    "its group", dir, path);
+		diags_free(&d);
+		return -1;
+	}
+	diags_free(&d);
+	if (privsep_lookup_user(c->user, &uid, &gid, &why) == -1)
+		xasprintf(err, "%s; %s keeps its group", why, path);
+	else if (chown(path, (uid_t)-1, gid) == -1)
+		xasprintf(err, "chgrp %s: %s", path, strerror(errno));
+	else
+		rc = 0;
+	free(why);
+	config_free(c);
+	return rc;
 }
 
 void

@@ -51,6 +51,8 @@ size_t	 diags_count(const struct diags *, enum diag_severity);
  */
 void	 diags_print(const struct diags *, FILE *);
 /* The same text for one diagnostic (allocated). */
+/* "file:line:col" (as much of it as is known); allocated. */
+char	*diag_where(const struct diag *);
 char	*diag_format(const struct diag *);
 
 enum listen_mode { LISTEN_RELAY, LISTEN_SUBMISSION, LISTEN_SMTPS };
@@ -102,7 +104,23 @@ struct config {
  * *out; returns -1 with *out NULL otherwise.
  */
 int	 config_load(const char *dir, struct config **out, struct diags *d);
+/*
+ * Only DIR/hikyaku.conf and DIR/local-host-names: what the injector and
+ * mailq need, readable by any uid. remotes, the rule files and the
+ * secrets (0640 root:hikyaku) are left out, so remotes is empty and the
+ * rule tables are NULL; the result must not drive delivery.
+ */
+int	 config_load_main(const char *dir, struct config **out,
+	    struct diags *d);
 void	 config_free(struct config *);
+
+/*
+ * Run as root: give the secret file at path the group of the daemon's
+ * user (`user` in DIR/hikyaku.conf) so it can read the file at 0640,
+ * root:GROUP (DESIGN §12). Not root: nothing to do (the file is ours).
+ * 0, or -1 with *err (allocated) saying why and what to run instead.
+ */
+int	 config_give_to_daemon(const char *path, const char *dir, char **err);
 
 /*
  * me, localhost, localhost.localdomain and local-host-names entries;

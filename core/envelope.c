@@ -738,21 +738,20 @@ maildrop_write(const char *spool, const struct envelope *env,
 		xasprintf(err, "%s: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	if (close(fd) < 0) {
-		fd = -1;
-		xasprintf(err, "%s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	fd = -1;
 	if (rename(tmp, final) < 0) {
 		xasprintf(err, "rename %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	if (fsync_parent_dir(final) < 0) {
+	/* Any uid injects, but only root and the daemon may open the 1733
+	 * directory to fsync it: syncfs() through the file makes the rename
+	 * durable all the same. */
+	if ((fsync_parent_dir(final) < 0 &&
+	    (errno != EACCES || syncfs(fd) < 0)) || close(fd) < 0) {
 		xasprintf(err, "fsync %s/%s: %s", spool, SPOOL_MAILDROP_DIR,
 		    strerror(errno));
 		/* Not durable, so not accepted: take it back. */
 		saved = errno;
+		close(fd);
 		unlink(final);
 		errno = saved;
 		goto fail_nofile;

@@ -68,12 +68,11 @@ log_diags(const struct diags *d)
 	size_t	 i;
 	char	*s;
 
+	/* The log line carries the severity already. */
 	for (i = 0; i < d->n; i++) {
-		s = diag_format(&d->v[i]);
-		if (d->v[i].severity == DIAG_ERROR)
-			log_err("%s", s);
-		else
-			log_warn("%s", s);
+		s = diag_where(&d->v[i]);
+		log_msg(d->v[i].severity == DIAG_ERROR ? LOG_LVL_ERR :
+		    LOG_LVL_WARN, "%s: %s", s, d->v[i].msg);
 		free(s);
 	}
 }

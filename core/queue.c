@@ -819,27 +819,48 @@ has_header(const char *msg, size_t len, const char *field)
 	return 0;
 }
 
+/* RFC 5321 4.5.3.1.6: 998 octets per line, CRLF not counted. */
+#define DROP_LINE_MAX	998
+
+/* Where add_crlf left off at the end of the previous chunk. */
+struct crlf_state {
+	int	 cr;		/* it ended in CR */
+	size_t	 col;		/* octets on the current output line */
+};
+
 /*
  * Message bytes to CRLF line ends, chunk by chunk: a lone CR or LF becomes
- * CRLF (nothing downstream may see a bare one). *cr says the previous
- * chunk ended in CR.
+ * CRLF (nothing downstream may see a bare one). A line longer than
+ * DROP_LINE_MAX is folded with CRLF SPACE, as Postfix's
+ * smtp_line_length_limit does: the upstream would refuse it ("500 Line
+ * too long") and bounce mail the injector said was queued, while a
+ * folded header stays valid as continuation lines.
  */
 static void
-add_crlf(struct buf *b, const char *msg, size_t len, int *cr)
+add_crlf(struct buf *b, const char *msg, size_t len, struct crlf_state *st)
 {
 	size_t i;
 
 	for (i = 0; i < len; i++) {
 		if (msg[i] == '\n') {
 			buf_addstr(b, "\r\n");
-			*cr = 0;
+			st->cr = 0;
+			st->col = 0;
 			continue;
 		}
-		if (*cr)
+		if (st->cr) {
 			buf_addstr(b, "\r\n");
-		*cr = msg[i] == '\r';
-		if (!*cr)
-			buf_addch(b, msg[i]);
+			st->col = 0;
+		}
+		st->cr = msg[i] == '\r';
+		if (st->cr)
+			continue;
+		if (st->col >= DROP_LINE_MAX) {
+			buf_addstr(b, "\r\n ");
+			st->col = 1;
+		}
+		buf_addch(b, msg[i]);
+		st->col++;
 	}
 }
 
@@ -974,7 +995,8 @@ drop_copy(struct queue_incoming *inc, int fd, const char *first,
 	const char *me = q.me != NULL ? q.me : "localhost";
 	char date[64], *chunk = NULL;
 	struct buf b;
-	int cr = 0, nl = 1, rc = -1;
+	struct crlf_state st = { 0, 0 };
+	int nl = 1, rc = -1;
 	ssize_t r;
 
 	rfc5322_date(date, sizeof(date), (time_t)(now_wall_ms() / 1000));
@@ -986,7 +1008,7 @@ drop_copy(struct queue_incoming *inc, int fd, const char *first,
 	if (!has_header(first, firstlen, "Message-ID:"))
 		buf_printf(&b, "Message-ID: <%s@%s>\r\n", env->id, me);
 	env->body_8bit = has_8bit(first, firstlen);
-	add_crlf(&b, first, firstlen, &cr);
+	add_crlf(&b, first, firstlen, &st);
 	for (;;) {
 		if (b.len > 0)
 			nl = b.data[b.len - 1] == '\n';
@@ -1005,10 +1027,10 @@ drop_copy(struct queue_incoming *inc, int fd, const char *first,
 			goto out;
 		}
 		env->body_8bit |= has_8bit(chunk, (size_t)r);
-		add_crlf(&b, chunk, (size_t)r, &cr);
+		add_crlf(&b, chunk, (size_t)r, &st);
 	}
 	/* End with CRLF, whatever the injector's last line was. */
-	if (cr || !nl)
+	if (st.cr || !nl)
 		buf_addstr(&b, "\r\n");
 	rc = queue_incoming_write(inc, b.data, b.len);
 out:

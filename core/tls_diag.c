@@ -20,6 +20,7 @@
 #include <gnutls/x509.h>
 
 #include "remotes.h"
+#include "config.h"
 #include "tls_diag.h"
 #include "util.h"
 
@@ -530,6 +531,8 @@ judge_signer(struct tls_verdict *v, const struct tls_diag_input *in)
 {
 	const struct tls_cert_info *top = &v->chain[v->nchain - 1];
 	char *where = remote_where(in->remote), *target;
+	/* The directory in use, not a guess: installs differ (--sysconfdir). */
+	const char *dir = in->confdir ? in->confdir : config_default_dir();
 
 	target = remote_target(in->remote);
 	if (top->self_issued && v->nchain == 1)
@@ -537,9 +540,9 @@ judge_signer(struct tls_verdict *v, const struct tls_diag_input *in)
 		    fix_printf("if this is the server you expect (compare "
 		    "the SHA-256 fingerprint above with its admin), save its "
 		    "certificate and trust it: hikyaku tls check %s "
-		    "--save-chain /etc/hikyaku/%s.pem, then add "
-		    "--x509cafile=/etc/hikyaku/%s.pem to %s", target,
-		    in->hostname ? in->hostname : "server",
+		    "--save-chain %s/%s.pem, then add "
+		    "--x509cafile=%s/%s.pem to %s", target, dir,
+		    in->hostname ? in->hostname : "server", dir,
 		    in->hostname ? in->hostname : "server", where),
 		    "self-signed certificate: %s signed its own certificate "
 		    "and it is not in %s", top->subject,

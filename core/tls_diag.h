@@ -87,6 +87,8 @@ struct tls_diag_input {
 	const char		*hostname;	/* the name to verify */
 	const struct remote	*remote;	/* options, file:line; or NULL */
 	const char		*banner;	/* the peer's 220 line, or NULL */
+	/* Where fixes suggest saving files; NULL: config_default_dir(). */
+	const char		*confdir;
 };
 
 void	 tls_diag_init(struct tls_verdict *);

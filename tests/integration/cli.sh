@@ -178,13 +178,15 @@ fi
 
 # --- reload ---
 out=$(hk_cli reload) || fail "reload failed: $out"
-assert_match "configuration reloaded" "$out" "reload"
+assert_eq "configuration reloaded" "$out" "reload says it once"
 cp "$T/conf/hikyaku.conf" "$T/conf/hikyaku.conf.good"
 echo "no_such_key = 1" >>"$T/conf/hikyaku.conf"
 # The CLI validates locally first (same parser as the daemon)...
 out=$(hk_cli reload 2>&1)
 assert_eq 1 $? "exit status of a reload of a bad config"
 assert_match "hikyaku.conf:[0-9]+:[0-9]+: error" "$out" "reload error names file:line:col"
+assert_match "configuration in $T/conf has errors" "$out" "reload of a bad config"
+case $out in *"cannot read"*) fail "reload says it cannot read a config with errors: $out" ;; esac
 # ...and the daemon refuses it too, keeping the running config.
 timeout 30 "$PY" - "$CTL" >"$T/reload.log" 2>&1 <<'PYEOF' || fail "reload over the protocol: $(cat "$T/reload.log")"
 import json, socket, sys

@@ -106,4 +106,5 @@ hk_sendmail -q || fail "sendmail -q"
 out=$(HIKYAKU_CONFIG_DIR=$T/conf timeout 30 "$T/newaliases") || fail "newaliases: $out"
 assert_match "configuration OK" "$out" "newaliases"
 assert_match "reloaded" "$out" "newaliases"
+assert_eq 1 "$(printf '%s\n' "$out" | grep -c reloaded)" "newaliases says reloaded once"
 exit 0

@@ -26,7 +26,26 @@ assert_eq 640 "$(stat -c %a "$T/conf/users")" "users file mode"
 grep -q '^alice:{SCRAM-SHA-256}4096,[^:]*:{SCRAM-SHA-1}4096,' "$T/conf/users" ||
 	fail "users line: $(cat "$T/conf/users")"
 assert_no_grep 'a1ice:pass#|bobpass|carol' "$T/conf/users" "users file"
-[ $HK_ROOT = 1 ] && chgrp "$(id -gn "$HK_USER")" "$T/conf/users"
+if [ $HK_ROOT = 1 ]; then
+	# Made by root, the file is the daemon's to read through its group,
+	# as `hikyaku cert new` does for its key (DESIGN §12).
+	G=$(id -gn "$HK_USER")
+	assert_eq "root:$G" "$(stat -c %U:%G "$T/conf/users")" "users file owner"
+	out=$(hk_cli config check 2>&1)
+	case $out in *"users is not"*) fail "config check: $out" ;; esac
+	# config check judges the file for the daemon's user, with the fix.
+	chgrp root "$T/conf/users"
+	out=$(hk_cli config check 2>&1)
+	assert_match "users: warning: users is not readable by user $HK_USER .*fix: .*chgrp $G $T/conf/users" \
+		"$out" "config check of a users file the daemon cannot read"
+	chgrp "$G" "$T/conf/users"
+	# An existing file keeps the group its admin gave it.
+	chgrp root "$T/conf/users"
+	pw bob bobpass2 >>"$T/passwd.log" 2>&1 || fail "passwd: $(cat "$T/passwd.log")"
+	assert_eq "root:root" "$(stat -c %U:%G "$T/conf/users")" "users group kept"
+	chgrp "$G" "$T/conf/users"
+	pw bob bobpass >>"$T/passwd.log" 2>&1 || fail "passwd: $(cat "$T/passwd.log")"
+fi
 hk_start
 
 # swaks: PLAIN and LOGIN after STARTTLS, relayed to the upstream.

@@ -32,6 +32,8 @@ assert_grep 'smtps listener cannot run without it' "$T/log/hikyaku.log"
 hk_conf "${tls[@]}"
 printf 'pw\n' | "$top_builddir/hikyaku" -C "$T/conf" passwd alice --stdin >/dev/null ||
 	fail "hikyaku passwd"
+# passwd gave the new file the daemon's group; undo that for the warning.
+chgrp root "$T/conf/users"
 chmod 644 "$T/conf/users"
 hk_start
 grep -qF "$fix; STARTTLS is not offered" "$T/log/hikyaku.log" ||

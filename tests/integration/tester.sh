@@ -106,7 +106,8 @@ smtp "127.0.0.1:$UP" "${tlsopts[@]}" --auth hkuser --pass="$PASS" --mech PLAIN \
 	</dev/null >"$T/out" 2>&1 || rc=$?
 expect_exit 0 "canned transaction with STARTTLS and AUTH"
 upstream_has up 1 || fail "upstream got no message"
-assert_grep '^verdict: OK' "$T/out" "certificate verdict"
+assert_grep '^\* verdict: OK' "$T/out" "certificate verdict, a * note"
+assert_no_grep '^[^CS*]|^[CS][^:]' "$T/out" "every line C:, S: or *"
 assert_grep '^C: AUTH PLAIN \*\*\*\*$' "$T/full.tr" "masked AUTH PLAIN"
 assert_grep '^S: 235 ' "$T/full.tr"
 assert_grep '^S: 250 .*queued' "$T/full.tr"
@@ -128,6 +129,8 @@ printf '%s\n' 'EHLO client-host' STARTTLS 'EHLO client-host' 'AUTH LOGIN' "$user
 expect_exit 0 "STARTTLS and AUTH LOGIN typed through a pipe"
 upstream_has up 2 || fail "upstream got no second message"
 assert_grep '^\* TLS established' "$T/out"
+assert_grep '^\* verdict: OK' "$T/out" "the verdict after STARTTLS, a * note"
+assert_no_grep '^[^CS*]|^[CS][^:]' "$T/out" "every piped line C:, S: or *"
 assert_grep '^S: 235 ' "$T/hand.tr"
 assert_no_grep "$pass64|$PASS" "$T/hand.tr" "hand transcript"
 [ "$(grep -c '^C: \*\*\*\*$' "$T/hand.tr")" = 2 ] || fail "LOGIN answers not masked"
@@ -148,7 +151,7 @@ rc=0
 smtp "127.0.0.1:$UP" --starttls --cafile "$C/other-ca.crt" --servername localhost \
 	--from a@example.org --to b@example.net </dev/null >"$T/out" 2>&1 || rc=$?
 expect_exit 6 "certificate from an unknown CA"
-assert_grep '^verdict: .*problem' "$T/out" "the verdict"
+assert_grep '^\* verdict: .*problem' "$T/out" "the verdict"
 assert_grep 'other-ca.crt' "$T/out" "the verdict names the CA file"
 
 rc=0
@@ -264,12 +267,20 @@ tm_wait 'transcript saved' "console: transcript not saved"
 assert_no_grep "$PASS" "$T/console.tr" "console transcript"
 assert_grep '^C: AUTH PLAIN \*\*\*\*$' "$T/console.tr"
 wait_for 10 upstream_has up $((n_up + 1)) || fail "console: upstream got no message"
+# Waiting for a banner that never comes, the footer offers Esc once.
+peer silent
+$TM send-keys -t console "/connect 127.0.0.1:$PEER_PORT" Enter
+tm_wait "connected to 127.0.0.1 port $PEER_PORT" "console: no connect to the silent listener"
+tm_wait 'Esc cancels' "console: the wait is not shown"
+[ "$($TM capture-pane -p -t console | tail -1 | grep -o 'Esc cancel' | wc -l)" = 1 ] ||
+	fail "console: the footer does not offer Esc exactly once: $($TM capture-pane -p -t console | tail -1)"
+$TM send-keys -t console Escape
+tm_wait 'cancelled while waiting \(banner\)' "console: Esc did not cancel the banner wait"
 $TM send-keys -t console M-1
 $TM send-keys -t console q
 wait_for 20 test -s "$T/console.rc" || fail "console did not quit"
 
-# Esc before the banner: a listener that never speaks.
-peer silent
+# Esc before the banner: the listener that never speaks (started above).
 tm_run silent "127.0.0.1:$PEER_PORT"
 tm_wait "connected to 127.0.0.1" "no connect to the silent listener"
 $TM send-keys -t "$TS" Escape

@@ -16,9 +16,20 @@ hk_remotes "127.0.0.1 smtp --port=$HK_DEAD_PORT"
 hk_start
 wait_for 10 test -S "$T/spool/ctl.sock" || fail "no control socket"
 
+# The first message has a folded (tab) header and long ones that wrap to
+# more rows than the screen has.
+long=$(printf 'word%s ' $(seq 1 60))
 for i in 1 2 3; do
-	printf 'Subject: tui test %s\n\nhello\n' "$i" |
-		hk_sendmail -f "alice$i@example.org" "bob$i@example.net" ||
+	{
+		printf 'Subject: tui test %s\n' "$i"
+		if [ "$i" = 1 ]; then
+			printf 'X-Folded: first part\n\tfolded part\n'
+			for j in 1 2 3 4 5 6; do
+				printf 'X-Long-%s: %s\n' "$j" "$long"
+			done
+		fi
+		printf '\nhello\nthe last line\n'
+	} | hk_sendmail -f "alice$i@example.org" "bob$i@example.net" ||
 		fail "sendmail failed"
 done
 wait_for 30 eval '[ "$(hk_queue_count)" = 3 ]' || fail "messages not queued"
@@ -126,6 +137,8 @@ see 'Queue: 3 messages'
 keys '?'
 see 'Help: console-queue'
 see 'Enter.*open the message'
+# Long help lines wrap instead of losing their end at 80 columns.
+see 'start of the body'
 keys Escape
 see 'Queue: 3 messages'
 
@@ -133,6 +146,15 @@ see 'Queue: 3 messages'
 keys g Enter
 see "Message $Q1"
 see 'bob1@example.net.*deferred'
+see 'Subject: tui test 1'
+# A tab goes to the next 8-column stop, not '?'.
+see '^        folded part'
+gone '\?folded part'
+# G reaches the end although the lines wrap; g goes back to the top.
+keys G
+see 'the last line'
+see "Message $Q1"
+keys g
 see 'Subject: tui test 1'
 keys q
 see 'Queue: 3 messages'
@@ -177,7 +199,36 @@ keys 2
 # --- the log screen follows one queue ID ---
 keys g L
 see "Log: .*filter: $Q2"
-keys Escape 1
+see "following $Q2"
+# Esc drops the filter, and the message about it.
+keys Escape
+see 'Log: [0-9]+ lines? +\(following\)'
+gone "following $Q2"
+# Long log lines wrap under the text, past time and level.
+see '^ {17}[^ ]'
+# While the filter prompt has the keys, the footer says what works there.
+keys '\'
+see '^filter:'
+see 'F1 help +F2-F10/Alt\+digit screens'
+if screen | tail -2 | grep -Eq 'q quit|\? help|Tab screens'; then
+	screen >&2
+	fail "the footer offers keys the filter prompt takes"
+fi
+keys Escape
+see 'q quit'
+# No such screen: said once, gone at the next key.
+keys 9
+see 'no screen 9 yet'
+keys 1
+gone 'no screen 9 yet'
+# The Tester's input line has the keys too.
+keys 8
+see 'F1 help'
+see 'F2-F10/Alt\+digit screens'
+gone '\? help'
+keys F2
+# The cursor is on the second message when the daemon goes down.
+keys g j 1
 
 # --- the status screen notices the daemon stopping and starting ---
 see 'hikyakud .* is running'
@@ -186,12 +237,19 @@ see 'hikyakud is NOT running' 15
 see 'daemon DOWN'
 keys 2
 see 'spool, read-only' 15
+# Read from the spool, the list keeps the cursor on the same message.
+keys L
+see "Log: .*filter: ${QIDS[2]}"
+keys Escape 2
+see 'spool, read-only'
 keys r
-see 'daemon is down'
-keys 1
+see 'daemon is down: the queue is read-only'
 hk_start
+see 'daemon up' 15
+# The daemon is back: what was said about it being down goes.
+gone 'the queue is read-only' 5
+keys 1
 see 'hikyakud .* is running' 15
-see 'daemon up'
 keys 2
 gone 'spool, read-only' 15
 see 'Queue: 2 messages'
