@@ -55,6 +55,7 @@ struct sched_entry {
 	int			 inflight;	/* jobs out for this message */
 	int			 queued;	/* on the run list */
 	int			 deleted;	/* removed while jobs were out */
+	int			 dsn_committing; /* its DSN is being synced */
 	struct sched_entry	*run_next;
 };
 
@@ -943,8 +944,37 @@ is_double_bounce_sender(const char *sender)
 }
 
 /*
- * Queue a DSN for the bounced recipients of e. Returns 0 when the DSN is
- * queued or none is due, -1 to try again later (rate cap, queue error).
+ * The DSN of message qid (arg) is on disk, or failed: only now may the
+ * original leave the queue, so a crash never loses both.
+ */
+static void
+sched_dsn_done(void *arg, const struct envelope *dsn, int error)
+{
+	char			*qid = arg;
+	struct sched_entry	*e;
+
+	e = sched_lookup(qid, NULL);
+	free(qid);
+	if (e == NULL)
+		return;
+	e->dsn_committing = 0;
+	if (dsn == NULL) {
+		log_err("%s: cannot queue DSN: %s; trying again later",
+		    e->env->id, strerror(error));
+		sched_retry_at(wall_now() + 60);
+		return;
+	}
+	e->env->dsn_sent = 1;
+	if (!envelope_all_done(e->env))
+		sched_persist(e);
+	if (e->inflight == 0)
+		sched_entry_settle(e);
+}
+
+/*
+ * Queue a DSN for the bounced recipients of e. Returns 0 when none is
+ * due, 1 when one is being committed (sched_dsn_done continues), -1 to
+ * try again later (rate cap, queue error).
  */
 static int
 sched_send_dsn(struct sched_entry *e)
@@ -1012,9 +1042,9 @@ sched_send_dsn(struct sched_entry *e)
 	}
 	log_info("%s: sender non-delivery notification: %s", env->id,
 	    queue_incoming_id(qi));
-	queue_incoming_commit(qi, NULL, NULL);
-	env->dsn_sent = 1;
-	rc = 0;
+	e->dsn_committing = 1;
+	queue_incoming_commit(qi, sched_dsn_done, xstrdup(env->id));
+	rc = 1;
 done:
 	free(err);
 	free(failed);
@@ -1030,14 +1060,17 @@ sched_entry_settle(struct sched_entry *e)
 {
 	struct envelope	*env = e->env;
 
+	if (e->dsn_committing)
+		return;
 	if (sched_dsn_owed(env)) {
-		if (sched_send_dsn(e) == -1) {
+		switch (sched_send_dsn(e)) {
+		case -1:
 			/* Rate-capped or failed: try again a minute later. */
 			sched_retry_at(wall_now() + 60);
 			return;
+		case 1:
+			return;
 		}
-		if (env->dsn_sent)
-			sched_persist(e);
 	}
 	if (envelope_all_done(env)) {
 		if (queue_remove(env->id) == -1)
