@@ -28,6 +28,8 @@ trace_usage(FILE *f)
 	    "                     [--mode relay|submission]\n"
 	    "       hikyaku trace --bt     sendmail -bt test mode (/parse "
 	    "ADDR)\n"
+	    "       hikyaku trace --bv ADDR...  sendmail -bv: is each "
+	    "address deliverable?\n"
 	    "       hikyaku trace --session --client IP [--auth USER] "
 	    "[--mode relay|submission]\n"
 	    "                     an SMTP dialogue answered as the daemon "
@@ -141,6 +143,48 @@ trace_one(const struct config *cfg, const struct rules_client *client,
 	return (rc);
 }
 
+/*
+ * sendmail -bv: one line per final address, "ADDR... deliverable: mailer
+ * ..." or "ADDR... REASON", as local submission sees it. 0 when all of
+ * them are deliverable.
+ */
+static int
+verify_one(const struct config *cfg, const char *sender, const char *in)
+{
+	struct rules_result	 res;
+	char			*rcpt, *sum;
+	enum address_error	 why;
+	size_t			 i;
+	int			 rc = 0;
+
+	if (address_complete(in, cfg->me, NULL, &rcpt, &why) == -1) {
+		printf("%s... %s\n", in, address_strerror(why));
+		return (1);
+	}
+	rules_resolve(cfg, sender, rcpt, &res, NULL);
+	for (i = 0; i < res.n; i++) {
+		switch (res.v[i].kind) {
+		case RULES_DEST_ERROR:
+			printf("%s... %s\n", res.v[i].addr, res.v[i].text);
+			rc = 1;
+			break;
+		case RULES_DEST_RETRY:
+			printf("%s... deferred: %s\n", res.v[i].addr,
+			    res.v[i].text);
+			rc = 1;
+			break;
+		default:
+			sum = rules_dest_summary(&res.v[i]);
+			printf("%s... deliverable: %s\n", res.v[i].addr, sum);
+			free(sum);
+			break;
+		}
+	}
+	rules_result_free(&res);
+	free(rcpt);
+	return (rc);
+}
+
 /* sendmail -bt: one command per line; readline only on a terminal. */
 static int
 trace_bt(const struct config *cfg)
@@ -203,7 +247,8 @@ cli_trace(int argc, char **argv, const char *confdir)
 	const char		*from = "", *mode = "relay";
 	char			*sender = NULL;
 	enum address_error	 why;
-	int			 bt = 0, i, rc = CLI_EXIT_OK, naddr = 0;
+	int			 bt = 0, bv = 0, i, rc = CLI_EXIT_OK;
+	int			 naddr = 0;
 
 	/* --session simulates a whole SMTP dialogue (console/cli_session.c). */
 	for (i = 1; i < argc; i++)
@@ -213,6 +258,8 @@ cli_trace(int argc, char **argv, const char *confdir)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--bt") == 0)
 			bt = 1;
+		else if (strcmp(argv[i], "--bv") == 0)
+			bv = 1;
 		else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc)
 			client.ip = argv[++i];
 		else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
@@ -240,7 +287,7 @@ cli_trace(int argc, char **argv, const char *confdir)
 		    "submission\n");
 		return (CLI_EXIT_USAGE);
 	}
-	if (!bt && naddr == 0) {
+	if ((!bt && naddr == 0) || (bt && bv)) {
 		trace_usage(stderr);
 		return (CLI_EXIT_USAGE);
 	}
@@ -269,12 +316,14 @@ cli_trace(int argc, char **argv, const char *confdir)
 	}
 	for (i = 1; i < argc; i++) {
 		if (argv[i][0] == '-') {
-			if (strcmp(argv[i], "--bt") != 0)
+			if (strcmp(argv[i], "--bt") != 0 &&
+			    strcmp(argv[i], "--bv") != 0)
 				i++;
 			continue;
 		}
-		if (trace_one(cfg, &client, sender != NULL ? sender : "",
-		    argv[i]) != 0)
+		if ((bv ? verify_one(cfg, sender != NULL ? sender : "",
+		    argv[i]) : trace_one(cfg, &client, sender != NULL ?
+		    sender : "", argv[i])) != 0)
 			rc = CLI_EXIT_FAIL;
 	}
 	free(sender);

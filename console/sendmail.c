@@ -41,7 +41,7 @@ enum sm_mode {
 	MODE_MAILQ,		/* -bp, or called as mailq */
 	MODE_FLUSH,		/* -q */
 	MODE_NEWALIASES,	/* -bi, or called as newaliases */
-	MODE_UNSUPPORTED,	/* -bv, -bt, -bd, ... */
+	MODE_UNSUPPORTED,	/* -bt, -bv (handed to hikyaku trace), -bd, ... */
 };
 
 struct sm_opts {
@@ -982,15 +982,17 @@ parse_options(int argc, char **argv, struct sm_opts *o)
 }
 
 /*
- * -bt: sendmail's address test mode is `hikyaku trace --bt`, so this
- * injector links no readline. The hikyaku next to us comes first (a
- * build tree, a sandbox), then the installed one.
+ * -bt and -bv: sendmail's address test and verify modes are `hikyaku
+ * trace --bt` and `hikyaku trace --bv ADDR...`, so this injector links no
+ * readline. The hikyaku next to us comes first (a build tree, a sandbox),
+ * then the installed one.
  */
 static int
-exec_trace(const char *confdir)
+exec_trace(const char *confdir, const char *mode, char **addrs, int naddrs)
 {
-	char self[4096], *slash, *prog = NULL;
+	char self[4096], *slash, *prog = NULL, **av;
 	ssize_t n;
+	int ac = 0, i;
 
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n > 0) {
@@ -1006,13 +1008,20 @@ exec_trace(const char *confdir)
 	}
 	if (prog == NULL)
 		xasprintf(&prog, "%s/hikyaku", HIKYAKU_BINDIR);
-	if (confdir != NULL)
-		execl(prog, "hikyaku", "-C", confdir, "trace", "--bt",
-		    (char *)NULL);
-	else
-		execl(prog, "hikyaku", "trace", "--bt", (char *)NULL);
+	av = xcalloc((size_t)naddrs + 6, sizeof *av);
+	av[ac++] = "hikyaku";
+	if (confdir != NULL) {
+		av[ac++] = "-C";
+		av[ac++] = (char *)confdir;
+	}
+	av[ac++] = "trace";
+	av[ac++] = (char *)mode;
+	for (i = 0; i < naddrs; i++)
+		av[ac++] = addrs[i];
+	execv(prog, av);
 	fprintf(stderr, PROG ": cannot run %s: %s\n", prog, strerror(errno));
 	free(prog);
+	free(av);
 	return EX_UNAVAILABLE;
 }
 
@@ -1035,10 +1044,18 @@ main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	if (o.mode == MODE_UNSUPPORTED && strcmp(o.mode_flag, "-bt") == 0)
-		return exec_trace(o.confdir);
+		return exec_trace(o.confdir, "--bt", NULL, 0);
+	if (o.mode == MODE_UNSUPPORTED && strcmp(o.mode_flag, "-bv") == 0) {
+		if (first >= argc) {
+			fprintf(stderr, PROG ": -bv needs an address\n");
+			return EX_USAGE;
+		}
+		return exec_trace(o.confdir, "--bv", argv + first,
+		    argc - first);
+	}
 	if (o.mode == MODE_UNSUPPORTED) {
 		fprintf(stderr, PROG ": %s is not supported (address testing "
-		    "is -bt, or `hikyaku trace`)\n", o.mode_flag);
+		    "is -bt or -bv, or `hikyaku trace`)\n", o.mode_flag);
 		return EX_UNAVAILABLE;
 	}
 	if (load_ctx(&x, o.confdir ? o.confdir : config_default_dir(),

@@ -36,8 +36,22 @@ echo x | hk_sendmail 'a%b@example.net' >/dev/null 2>&1
 assert_eq 65 $? "exit status for a routing address"
 printf 'Subject: none\n\n' | hk_sendmail -t >/dev/null 2>&1
 assert_eq 65 $? "exit status of -t without recipient headers"
+hk_sendmail -bd </dev/null >/dev/null 2>&1
+assert_eq 69 $? "exit status of -bd"
 hk_sendmail -bv </dev/null >/dev/null 2>&1
-assert_eq 69 $? "exit status of -bv"
+assert_eq 64 $? "exit status of -bv without an address"
+# -bv: sendmail's verify mode, one line per final address.
+hk_sendmail -bv far@example.net >"$T/bv.out" 2>&1
+assert_eq 0 $? "exit status of -bv for a deliverable address"
+assert_grep '^far@example\.net\.\.\. deliverable: mailer smtp, host ' "$T/bv.out" "-bv output"
+# A local name with no alias goes to adminaddr here.
+hk_sendmail -bv nosuchuser@relay.test >"$T/bv2.out" 2>&1
+assert_eq 0 $? "exit status of -bv for a local name (adminaddr)"
+assert_grep '^postmaster@example\.net\.\.\. deliverable: ' "$T/bv2.out" "-bv output (adminaddr)"
+hk_sendmail -bv 'a%b@example.net' >"$T/bv3.out" 2>&1
+assert_eq 1 $? "exit status of -bv for a refused address"
+assert_grep '^a%b@example\.net\.\.\. ' "$T/bv3.out" "-bv output (refused)"
+assert_no_grep 'deliverable' "$T/bv3.out" "-bv output (refused)"
 hk_sendmail -Z </dev/null >/dev/null 2>&1
 assert_eq 64 $? "exit status of an unknown option"
 # Missing spool: nothing can be queued, a temporary failure.
