@@ -702,7 +702,15 @@ handle_request(struct ctl_conn *c, const char *line, size_t len)
 	} else if (strcmp(cmd, "queue.show") == 0) {
 		cmd_queue_show(c, id, req);
 	} else if (strcmp(cmd, "queue.retry") == 0) {
-		cmd_queue_action(c, id, req, sched_retry, "retry");
+		const char *qid = json_get_str(req, "qid");
+		const struct envelope *env = qid ? sched_find(qid) : NULL;
+
+		/* A held message is not retried: say so rather than "ok". */
+		if (env != NULL && env->held)
+			reply_error(c, id, "message is held (release it to "
+			    "deliver it)");
+		else
+			cmd_queue_action(c, id, req, sched_retry, "retry");
 	} else if (strcmp(cmd, "queue.delete") == 0) {
 		cmd_queue_action(c, id, req, sched_delete, "delete");
 	} else if (strcmp(cmd, "queue.hold") == 0) {

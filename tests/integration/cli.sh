@@ -54,6 +54,9 @@ assert r["attempts"] >= 1 and r["last_error"] and r["history"], r
 out=$(hk_cli queue hold "$QID") || fail "hold failed: $out"
 assert_match "held" "$(hk_cli queue list)" "list after hold"
 assert_match "^$QID!" "$(hk_sendmail -bp | sed -n 2p)" "mailq marks held"
+out=$(hk_cli queue retry "$QID" 2>&1)
+assert_eq 1 $? "exit status of retry of a held message"
+assert_match "held" "$out" "retry of a held message says why"
 hk_cli queue release "$QID" >/dev/null || fail "release failed"
 assert_match "deferred" "$(hk_cli queue list)" "list after release"
 hk_cli queue retry "$QID" >/dev/null || fail "retry failed"
