@@ -32,7 +32,6 @@ static struct {
 	int			 prompting;
 	struct tui_field	 field;
 	size_t			 back;		/* lines scrolled up from the end */
-	size_t			 missed;
 } L;
 
 static struct logline *
@@ -81,8 +80,13 @@ on_event(const char *line, size_t len, void *arg)
 		tui_ctl_restart(L.ctl);
 	} else if (ev && strcmp(ev, "log") == 0) {
 		seq = (uint64_t)json_get_int(v, "seq", 0);
-		if (L.seq && seq != L.seq + 1)
-			L.missed += seq - L.seq - 1;
+		if (L.seq && seq > L.seq + 1) {
+			xasprintf(&s, "-- %llu line%s missed here (the log "
+			    "file has them) --",
+			    (unsigned long long)(seq - L.seq - 1),
+			    seq - L.seq - 1 == 1 ? "" : "s");
+			ring_add(s, 0);
+		}
 		L.seq = seq;
 		t = (time_t)json_get_int(v, "time", 0);
 		localtime_r(&t, &tm);
