@@ -25,6 +25,9 @@ int	 cli_tls(int argc, char **argv, const char *confdir);
 int	 cli_cert(int argc, char **argv, const char *confdir);
 /* hikyaku passwd NAME [--stdin] [--delete] (console/cli_passwd.c) */
 int	 cli_passwd(int argc, char **argv, const char *confdir);
+/* hikyaku import postfix|authinfo [FILE] [--dry-run]: merge an existing
+ * main.cf or sendmail authinfo into the config (console/cli_import.c) */
+int	 cli_import(int argc, char **argv, const char *confdir);
 /* hikyaku smtp: the SMTP session tester (console/cli_smtp.c); exit
  * status per failed stage, see help/tester.md */
 int	 cli_smtp(int argc, char **argv, const char *confdir);

@@ -46,6 +46,10 @@ usage(FILE *f)
 	    "account\n"
 	    "  selftest [--client IP] [--rcpt A] open-relay and smuggling "
 	    "checks\n"
+	    "  import postfix|authinfo [FILE] [--dry-run]\n"
+	    "                                   merge a Postfix main.cf or "
+	    "sendmail\n"
+	    "                                   authinfo into the config\n"
 	    "\n"
 	    "options:\n"
 	    "  -C DIR      configuration directory (default: "
@@ -120,6 +124,8 @@ main(int argc, char **argv)
 		return cli_cert(argc, argv, confdir);
 	if (strcmp(argv[0], "passwd") == 0)
 		return cli_passwd(argc, argv, confdir);
+	if (strcmp(argv[0], "import") == 0)
+		return cli_import(argc, argv, confdir);
 	if (strcmp(argv[0], "selftest") == 0)
 		return cli_selftest(argc, argv, confdir);
 	if (strcmp(argv[0], "help") == 0) {
