@@ -423,6 +423,25 @@ dest_smtp(struct resolver *x, int depth, const char *addr, const char *orig,
 			    "(%zu line%s), first %s:%d", addr, cfg->nremotes,
 			    cfg->nremotes == 1 ? "" : "s", cfg->remotes[0].host,
 			    cfg->remotes[0].port);
+		/* Each line's credentials, as its delivery pool uses them. */
+		for (i = 0; i < cfg->nremotes; i++) {
+			struct remote	 with;
+
+			rules_remote_with_credentials(cfg, &cfg->remotes[i],
+			    &with, &cred);
+			if (cred != NULL)
+				step(x->t, depth + 1, cred, "credentials for "
+				    "%s:%d: user %s", with.host, with.port,
+				    with.user);
+			else if (with.user != NULL)
+				step(x->t, depth + 1, NULL, "credentials for "
+				    "%s:%d: user %s (remotes line %d)",
+				    with.host, with.port, with.user,
+				    cfg->remotes[i].line);
+			free(cred);
+			cred = NULL;
+			remote_free(&with);
+		}
 		return;
 	}
 	port = nh->port > 0 ? nh->port : 25;

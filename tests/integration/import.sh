@@ -72,6 +72,7 @@ hk "$C" config check >"$T/check" 2>&1 || fail "config check after import: $(cat 
 hk "$C" trace someone@example.com >"$T/tr1" 2>&1
 assert_grep 'route <someone@example.com>: remotes in order \(1 line\), first submission.example.org:587 +\[remotes\]' "$T/tr1" "trace default route"
 assert_grep '^mailer smtp, host \[submission.example.org\]:587 \(remotes, in order\)' "$T/tr1" "trace default route"
+assert_grep 'credentials for submission.example.org:587: user relayuser +\[sasl_passwd:2\]' "$T/tr1" "trace default route credentials"
 hk "$C" trace x@example.net >"$T/tr2" 2>&1
 assert_grep '^mailer smtp, host \[mx.example.net\]:2525, user x@example.net +rule=transport:4$' "$T/tr2" "trace transport"
 hk "$C" trace y@relayed.example >"$T/tr3" 2>&1
