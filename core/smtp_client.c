@@ -148,21 +148,12 @@ alive(const struct smtp_client_session *s)
 	return !s->freed && s->state != SMTP_CLIENT_DISCONNECTED;
 }
 
+static void	close_io(struct smtp_client_session *);
+
 static void
 destroy(struct smtp_client_session *s)
 {
-	struct attempt *a;
-
-	while ((a = s->attempts) != NULL) {
-		s->attempts = a->next;
-		io_free(a->io);
-		free(a);
-	}
-	if (s->conn != NULL) {
-		io_free(s->conn->io);
-		free(s->conn);
-	}
-	dns_cancel(s->dnsq);
+	close_io(s);
 	ev_timer_free(s->he_timer);
 	ev_timer_free(s->later);
 	sasl_client_free(s->sasl);
