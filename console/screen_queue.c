@@ -855,16 +855,6 @@ targets(size_t *n)
 }
 
 static void
-qids_free(char **qids, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(qids[i]);
-	free(qids);
-}
-
-static void
 act(const char *cmd, const char *verb)
 {
 	char **qids;
@@ -875,7 +865,7 @@ act(const char *cmd, const char *verb)
 		tui_error("no message here");
 	else
 		action_start(cmd, verb, qids, n);
-	qids_free(qids, n);
+	strv_free(qids, n);
 	tui_list_select_none(Q.list);
 }
 
@@ -909,7 +899,7 @@ ask(const char *verb, void (*yes)(void *))
 			snprintf(q, sizeof(q), "%s %zu messages?", verb, n);
 		tui_confirm(q, yes, NULL, NULL);
 	}
-	qids_free(qids, n);
+	strv_free(qids, n);
 }
 
 /* Keys that act on messages, in the list and in the view alike. */
@@ -944,7 +934,7 @@ action_key(const struct tui_key *k)
 		qids = targets(&n);
 		if (n > 0)
 			screen_log_follow(qids[0]);
-		qids_free(qids, n);
+		strv_free(qids, n);
 		return 1;
 	case 'R':
 		if (tui_ctl_up(Q.ctl)) {

@@ -328,8 +328,7 @@ message_prepare(const struct sm_ctx *x, const struct sm_opts *o,
 		}
 	}
 	if (!f->has_date) {
-		localtime_r(&now, &tm);
-		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+		format_rfc5322_date(now, date, sizeof(date));
 		buf_printf(out, "Date: %s%s", date, eol);
 	}
 	if (!f->has_msgid) {
@@ -387,16 +386,6 @@ envelope_sender(const struct sm_ctx *x, const struct sm_opts *o)
 	if (o->from && (strcmp(o->from, "<>") == 0 || *o->from == '\0'))
 		return xstrdup("");
 	return complete(x, o->from ? o->from : x->user);
-}
-
-static void
-free_list(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 /* Read the message from stdin: to EOF, or to a lone "." without -i. */
@@ -476,12 +465,12 @@ do_deliver(const struct sm_ctx *x, const struct sm_opts *o, int argc,
 	rc = queue_message(x, o, sender, rcpts, nrcpt, msg.data, msg.len);
 out_facts:
 	free(f.rcpt_headers);
-	free_list(hdr, nhdr);
+	strv_free(hdr, nhdr);
 out_bufs:
 	buf_free(&in);
 	buf_free(&msg);
 out:
-	free_list(rcpts, nrcpt);
+	strv_free(rcpts, nrcpt);
 	free(sender);
 	return rc;
 }
@@ -520,7 +509,7 @@ bs_enter(struct bs_session *s, enum bs_state st)
 	if (st == BS_IDLE) {
 		free(s->sender);
 		s->sender = NULL;
-		free_list(s->rcpts, s->nrcpt);
+		strv_free(s->rcpts, s->nrcpt);
 		s->rcpts = NULL;
 		s->nrcpt = 0;
 	}

@@ -519,11 +519,9 @@ test_message(const char *from, char *const *to, size_t nto)
 	struct buf b;
 	char date[64];
 	time_t now = time(NULL);
-	struct tm tm;
 
 	buf_init(&b);
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	format_rfc5322_date(now, date, sizeof(date));
 	buf_printf(&b, "From: <%s>\n", from);
 	buf_printf(&b, "To: <%s>\n", nto > 0 ? to[0] : from);
 	buf_printf(&b, "Subject: hikyaku test message\n");

@@ -22,30 +22,6 @@
 /* Fold report fields longer than this at a space (RFC 5322 asks for 78). */
 #define BOUNCE_FOLD		78
 
-/* RFC 5322 date in local time, with names that no locale changes. */
-static void
-format_date(int64_t t, char *out, size_t outlen)
-{
-	static const char days[7][4] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
-	};
-	static const char months[12][4] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-	};
-	time_t tt = (time_t)t;
-	struct tm tm;
-	long off;
-
-	localtime_r(&tt, &tm);
-	off = tm.tm_gmtoff / 60;
-	snprintf(out, outlen, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    off < 0 ? '-' : '+', (off < 0 ? -off : off) / 60,
-	    (off < 0 ? -off : off) % 60);
-}
-
 /* A copy of s with CR, LF, TAB and other controls turned into spaces. */
 static char *
 clean(const char *s)
@@ -265,7 +241,7 @@ add_recipient_report(struct buf *b, const struct envelope_rcpt *r,
 		free(v);
 	}
 	if (r->nhistory > 0) {
-		format_date(r->history[r->nhistory - 1].when, date,
+		format_rfc5322_date(r->history[r->nhistory - 1].when, date,
 		    sizeof(date));
 		add_field(b, "Last-Attempt-Date", date);
 	}
@@ -289,7 +265,7 @@ add_text_part(struct buf *b, const struct config *cfg,
 		    "you because\r\nits sender cannot be notified.\r\n\r\n",
 		    env->sender[0] != '\0' ? sender : "");
 	if (delay_warning) {
-		format_date(env->arrival + cfg->queue_lifetime, date,
+		format_rfc5322_date(env->arrival + cfg->queue_lifetime, date,
 		    sizeof(date));
 		buf_printf(b, "Your message could not be delivered yet to the "
 		    "recipients below.\r\nThe mail system will keep trying "
@@ -368,7 +344,7 @@ bounce_build(struct buf *out, const struct config *cfg,
 	if (*sender != '\0')
 		buf_printf(&report, "X-Hikyaku-Sender: %s; %s\r\n",
 		    is_ascii(sender) ? "rfc822" : "utf-8", sender);
-	format_date(env->arrival, date, sizeof(date));
+	format_rfc5322_date(env->arrival, date, sizeof(date));
 	buf_printf(&report, "Arrival-Date: %s\r\n", date);
 	for (k = 0; k < nfailed; k++)
 		add_recipient_report(&report, &env->rcpts[failed_idx[k]],
@@ -388,7 +364,7 @@ bounce_build(struct buf *out, const struct config *cfg,
 	to = clean(to_override != NULL ? to_override : env->sender);
 	eight_bit = !is_ascii(text.data) || !is_ascii(report.data) ||
 	    (headers.data != NULL && !is_ascii(headers.data)) || !is_ascii(to);
-	format_date(now / 1000, date, sizeof(date));
+	format_rfc5322_date(now / 1000, date, sizeof(date));
 	buf_printf(out, "Date: %s\r\n", date);
 	buf_printf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
 	    cfg->me);

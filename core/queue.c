@@ -675,16 +675,6 @@ dir_names(int dfd, size_t *count)
 	return names != NULL ? names : xcalloc(1, sizeof(*names));
 }
 
-static void
-names_free(char **names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 static int
 has_suffix(const char *s, const char *suffix)
 {
@@ -781,22 +771,13 @@ queue_recover(void (*cb)(struct envelope *, void *), void *arg)
 		count++;
 		cb(env, arg);
 	}
-	names_free(names, n);
+	strv_free(names, n);
 	if (count > 0)
 		log_info("recovery: %d messages in the queue", count);
 	return count;
 }
 
 /* Maildrop pickup. */
-
-static void
-rfc5322_date(char *out, size_t size, time_t t)
-{
-	struct tm tm;
-
-	localtime_r(&t, &tm);
-	strftime(out, size, "%a, %d %b %Y %H:%M:%S %z", &tm);
-}
 
 /* Does the header section of msg hold field name (with its colon)? */
 static int
@@ -999,7 +980,7 @@ drop_copy(struct queue_incoming *inc, int fd, const char *first,
 	int nl = 1, rc = -1;
 	ssize_t r;
 
-	rfc5322_date(date, sizeof(date), (time_t)(now_wall_ms() / 1000));
+	format_rfc5322_date(now_wall_ms() / 1000, date, sizeof(date));
 	buf_init(&b);
 	buf_printf(&b, "Received: by %s (hikyaku, from uid %u)\r\n"
 	    "\tid %s; %s\r\n", me, (unsigned)uid, env->id, date);
@@ -1160,7 +1141,7 @@ queue_maildrop_scan(void)
 			continue;
 		taken += drop_take(names[i]);
 	}
-	names_free(names, n);
+	strv_free(names, n);
 	return taken;
 }
 

@@ -1064,27 +1064,6 @@ cmd_rcpt(struct session *s, const char *arg)
 	return (r);
 }
 
-/* RFC 5322 date in local time with a numeric zone; no locale involved. */
-static void
-format_date(char *out, size_t len)
-{
-	static const char *const days[] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const months[] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
-		"Oct", "Nov", "Dec" };
-	time_t		 t = time(NULL);
-	struct tm	 tm;
-	long		 off;
-
-	localtime_r(&t, &tm);
-	off = tm.tm_gmtoff / 60;
-	snprintf(out, len, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
-}
-
 /* Our Received: header, first in the queue file (RFC 5321 §4.4). */
 static void
 write_received(struct session *s)
@@ -1094,7 +1073,7 @@ write_received(struct session *s)
 	char		 date[64];
 	const char	*proto;
 
-	format_date(date, sizeof date);
+	format_rfc5322_date(time(NULL), date, sizeof date);
 	/* RFC 3848 / RFC 6531 names: ESMTP + S (TLS) + A (AUTH). */
 	if (tx->smtputf8)
 		proto = "UTF8SMTP";

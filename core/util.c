@@ -381,6 +381,39 @@ format_duration(int64_t secs, char *out, size_t len)
 		    (long long)(secs % 86400 / 3600));
 }
 
+void
+format_rfc5322_date(int64_t t, char *out, size_t len)
+{
+	static const char days[7][4] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char months[12][4] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+	};
+	time_t		 tt = (time_t)t;
+	struct tm	 tm;
+	long		 off;
+
+	localtime_r(&tt, &tm);
+	off = tm.tm_gmtoff / 60;
+	snprintf(out, len, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    off < 0 ? '-' : '+', (off < 0 ? -off : off) / 60,
+	    (off < 0 ? -off : off) % 60);
+}
+
+void
+strv_free(char **v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 uint64_t
 now_monotonic_ms(void)
 {

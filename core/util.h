@@ -74,6 +74,14 @@ int	 parse_size(const char *, int64_t *, const char **err);
 /* Format seconds as "3d4h", "5m", "12s" (for ages and delays). */
 void	 format_duration(int64_t, char *, size_t);
 
+/*
+ * RFC 5322 date ("Sun, 22 Nov 2026 16:55:44 +0900") in local time, with
+ * day and month names that no locale changes.
+ */
+void	 format_rfc5322_date(int64_t t, char *out, size_t len);
+/* Free n strings and the array holding them. */
+void	 strv_free(char **v, size_t n);
+
 /* Monotonic and wall clock in milliseconds. */
 uint64_t now_monotonic_ms(void);
 int64_t	 now_wall_ms(void);
