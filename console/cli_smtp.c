@@ -686,9 +686,10 @@ cli_smtp(int argc, char **argv, const char *confdir)
 	struct diags d = { NULL, 0 };
 	char **opts = xcalloc((size_t)argc + 1, sizeof(char *));
 	char **owned = xcalloc((size_t)argc + 1, sizeof(char *));
-	const char *target = NULL, *a;
-	char *err = NULL;
-	int i, nopts = 0, nowned = 0, lineno = 0, st, ret = CLI_EXIT_USAGE;
+	const char *target = NULL, *a, *mapped;
+	char *err = NULL, *val;
+	int i, nopts = 0, nowned = 0, lineno = 0, st, consumed;
+	int ret = CLI_EXIT_USAGE;
 	long secs;
 	struct stat sb;
 
@@ -738,14 +739,12 @@ cli_smtp(int argc, char **argv, const char *confdir)
 			smtp_usage(stdout);
 			ret = CLI_EXIT_OK;
 			goto out;
-		} else if (strcmp(a, "--cafile") == 0 && has_val) {
-			xasprintf(&owned[nowned], "--x509cafile=%s", argv[++i]);
-			opts[nopts++] = owned[nowned++];
-		} else if (strncmp(a, "--cafile=", 9) == 0) {
-			xasprintf(&owned[nowned], "--x509cafile=%s", a + 9);
-			opts[nopts++] = owned[nowned++];
-		} else if (strcmp(a, "--der") == 0) {
-			opts[nopts++] = "--x509fmtder";
+		} else if ((mapped = remotes_short_form(a, &val, &consumed,
+		    argc, argv, i)) != NULL) {
+			opts[nopts++] = (char *)mapped;
+			if (val != NULL)
+				owned[nowned++] = val;
+			i += consumed;
 		} else if (a[0] == '-' || (strchr(a, '=') != NULL &&
 		    target != NULL)) {
 			/* Any remotes option, verbatim. */

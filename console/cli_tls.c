@@ -501,41 +501,6 @@ pick_remote(struct check *c, const char *confdir, int lineno)
 	return 0;
 }
 
-/* Our short forms, turned into remotes options for remotes_parse_args. */
-static const char *
-short_form(const char *a, char **val, int *consumed, int argc, char **argv,
-    int i)
-{
-	static const struct {
-		const char *ours, *theirs;
-	} map[] = {
-		{ "--cafile", "--x509cafile" },
-		{ "--certfile", "--x509certfile" },
-		{ "--keyfile", "--x509keyfile" },
-		{ "--crlfile", "--x509crlfile" },
-	};
-	size_t n, k;
-
-	*consumed = 0;
-	if (strcmp(a, "--der") == 0)
-		return "--x509fmtder";
-	for (k = 0; k < nitems(map); k++) {
-		n = strlen(map[k].ours);
-		if (strncmp(a, map[k].ours, n) != 0)
-			continue;
-		if (a[n] == '=') {
-			xasprintf(val, "%s=%s", map[k].theirs, a + n + 1);
-			return *val;
-		}
-		if (a[n] == '\0' && i + 1 < argc) {
-			xasprintf(val, "%s=%s", map[k].theirs, argv[i + 1]);
-			*consumed = 1;
-			return *val;
-		}
-	}
-	return NULL;
-}
-
 static int
 tls_check(int argc, char **argv, const char *confdir)
 {
@@ -573,7 +538,7 @@ tls_check(int argc, char **argv, const char *confdir)
 			c.timeout_ms = (int)secs * 1000;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
 			goto usage;
-		else if ((mapped = short_form(a, &val, &consumed, argc, argv,
+		else if ((mapped = remotes_short_form(a, &val, &consumed, argc, argv,
 		    i)) != NULL) {
 			opts[nopts++] = (char *)mapped;
 			if (val != NULL)

@@ -79,6 +79,41 @@ remotes_option_takes_value(const char *arg)
 	return o != NULL && o->kind == OPT_VALUE;
 }
 
+const char *
+remotes_short_form(const char *a, char **val, int *consumed, int argc, char **argv,
+    int i)
+{
+	static const struct {
+		const char *ours, *theirs;
+	} map[] = {
+		{ "--cafile", "--x509cafile" },
+		{ "--certfile", "--x509certfile" },
+		{ "--keyfile", "--x509keyfile" },
+		{ "--crlfile", "--x509crlfile" },
+	};
+	size_t n, k;
+
+	*val = NULL;
+	*consumed = 0;
+	if (strcmp(a, "--der") == 0)
+		return "--x509fmtder";
+	for (k = 0; k < nitems(map); k++) {
+		n = strlen(map[k].ours);
+		if (strncmp(a, map[k].ours, n) != 0)
+			continue;
+		if (a[n] == '=') {
+			xasprintf(val, "%s=%s", map[k].theirs, a + n + 1);
+			return *val;
+		}
+		if (a[n] == '\0' && i + 1 < argc) {
+			xasprintf(val, "%s=%s", map[k].theirs, argv[i + 1]);
+			*consumed = 1;
+			return *val;
+		}
+	}
+	return NULL;
+}
+
 static const char *
 opt_suggest(const char *name, size_t len)
 {

@@ -73,6 +73,16 @@ int	 remotes_parse_args(struct remote *r, int argc, char **argv,
  */
 int	 remotes_option_takes_value(const char *arg);
 
+/*
+ * The short forms command lines accept beside the remotes options
+ * (--cafile, --certfile, --keyfile, --crlfile, --der; DESIGN §12), given
+ * as argv[i]: the remotes option it stands for ("--x509cafile=F"), with
+ * *val set when that string is allocated (the caller frees it) and
+ * *consumed 1 when the value was the next word. NULL: not a short form.
+ */
+const char *remotes_short_form(const char *arg, char **val, int *consumed,
+	    int argc, char **argv, int i);
+
 /* The password for r: --pass, else the first line of --pass-file. */
 char	*remote_password(const struct remote *r, char **err);
 
