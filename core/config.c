@@ -490,12 +490,7 @@ key_set(struct config *c, const struct config_key *k, const char *v,
 static void
 strip_comment(char *s)
 {
-	for (char *p = s; *p != '\0'; p++)
-		if (*p == '#' && (p == s || *(p - 1) == ' ' ||
-		    *(p - 1) == '\t')) {
-			*p = '\0';
-			break;
-		}
+	s[maps_content_len(s, strlen(s), 0)] = '\0';
 	rtrim(s);
 }
 

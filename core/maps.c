@@ -13,9 +13,8 @@
 
 /* ---- logical lines ---- */
 
-/* Length of a physical line once its comment is cut (DESIGN §12). */
-static size_t
-content_len(const char *s, size_t len, int quotes)
+size_t
+maps_content_len(const char *s, size_t len, int quotes)
 {
 	int inq = 0;
 
@@ -60,7 +59,7 @@ maps_split(const char *file, const char *text, int flags,
 	for (const char *p = text; *p != '\0';) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-		size_t clen = content_len(p, len, flags & MAPS_QUOTES);
+		size_t clen = maps_content_len(p, len, flags & MAPS_QUOTES);
 		const char *s = skip_ws(p);
 
 		lineno++;

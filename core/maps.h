@@ -21,7 +21,7 @@
 
 struct diags;
 
-/* ---- logical lines, shared by access.c and aliases.c ---- */
+/* ---- logical lines, shared by every config file reader ---- */
 
 /* Where a piece of a logical line came from (continuations join lines). */
 struct maps_segment {
@@ -46,6 +46,14 @@ enum maps_flags {
 	MAPS_CONTINUE = 1,	/* leading white space continues an entry */
 	MAPS_QUOTES = 2		/* '#' inside "..." is not a comment */
 };
+
+/*
+ * Length of a physical line of len bytes once its comment is cut and
+ * trailing blanks dropped: '#' starts a comment at line start or after
+ * white space (DESIGN §12), and with quotes not inside "...". Every
+ * config file reader uses this one rule.
+ */
+size_t	 maps_content_len(const char *s, size_t len, int quotes);
 
 /*
  * Split text into logical lines: blank and comment lines are skipped,
