@@ -68,7 +68,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: " PROG " [-t] [-i] [-f ADDR] [-F NAME] [-C DIR] [-v] "
 	    "[ADDR...]\n"
-	    "       " PROG " -bs | -bp | -bi | -q\n"
+	    "       " PROG " -bs | -bp | -bi | -q | -bt | -bv ADDR...\n"
 	    "(also answers as mailq and newaliases; see "
 	    "hikyaku-sendmail(8))\n");
 }
