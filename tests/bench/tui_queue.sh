@@ -33,11 +33,9 @@ count() {
 }
 wait_for 120 eval '[ "$(count)" = "$N" ]' || fail "the daemon did not recover $N messages ($(count))"
 
-TM=(tmux -L "hk$$" -f /dev/null)
-"${TM[@]}" new-session -d -s hk -x 80 -y 24 \
+tmux_start 80 24 \
 	"exec env TERM=tmux-256color LANG=C.UTF-8 HIKYAKU_TUI_BENCH='$T/keys.us' '$top_builddir/hikyaku' -C '$T/conf' 2>'$T/log/tui.stderr'" ||
 	fail "tmux did not start"
-HK_PIDS+=("$("${TM[@]}" display-message -p -t hk '#{pid}')")
 screen() { "${TM[@]}" capture-pane -p -t hk 2>/dev/null; }
 ms() { date +%s%3N; }
 see() { # REGEX SECONDS

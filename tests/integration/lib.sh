@@ -71,6 +71,7 @@ mkdir -p "$T/conf" "$T/log"
 [ $HK_ROOT = 1 ] && chown "$HK_USER" "$T/log"
 HK_PIDS=()
 HK_MOUNTS=()
+HK_TMUX=()
 HK_PORTS=" "
 HK_DAEMON_PID=
 HK_FAILED=0
@@ -107,6 +108,9 @@ hk_cleanup() {
 	if [ -n "$HK_DAEMON_PID" ] && kill -0 "$HK_DAEMON_PID" 2>/dev/null; then
 		hk_stop || rc=1
 	fi
+	for p in "${HK_TMUX[@]}"; do
+		tmux -L "$p" kill-server 2>/dev/null
+	done
 	for p in "${HK_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
@@ -120,6 +124,8 @@ hk_cleanup() {
 	[ "$HK_FAILED" = 1 ] && [ "$rc" = 0 ] && rc=1
 	if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
 		hk_dump_logs
+		# Again after the dumps, where a log's tail shows it.
+		[ -n "${HK_FAIL_WHY:-}" ] && hk_log "FAIL: $HK_FAIL_WHY"
 	fi
 	for m in "${HK_MOUNTS[@]}"; do
 		umount "$m" 2>/dev/null || umount -l "$m"
@@ -151,6 +157,7 @@ HK_TIMEOUT=${HK_TIMEOUT:-300}
 HK_WATCHDOG=$!
 
 fail() {
+	HK_FAIL_WHY="$*"
 	hk_log "FAIL: $*"
 	exit 1
 }
@@ -187,6 +194,19 @@ assert_no_grep() { # REGEX FILE [WHAT]
 	if grep -Eq -- "$1" "$2"; then
 		fail "${3:-$2} has a line matching /$1/: $(grep -Em1 -- "$1" "$2")"
 	fi
+}
+
+# tmux_start COLS ROWS COMMAND: COMMAND in session "hk" of a tmux server
+# of its own, which TM then names. Every call takes a fresh socket: a
+# server whose last session just ended may still be exiting, and a
+# new-session that reaches it fails with "server exited unexpectedly".
+tmux_start() {
+	TM=(tmux -L "hk$$-${#HK_TMUX[@]}" -f /dev/null)
+	HK_TMUX+=("hk$$-${#HK_TMUX[@]}")
+	"${TM[@]}" new-session -d -s hk -x "$1" -y "$2" "$3" || return 1
+	# Detached sessions keep the size resize-window gives them.
+	"${TM[@]}" set-option -g window-size manual >/dev/null
+	HK_PIDS+=("$("${TM[@]}" display-message -p -t hk '#{pid}')")
 }
 
 # wait_for SECONDS CMD [ARGS...]: poll until CMD succeeds; 1 on timeout.

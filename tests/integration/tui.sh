@@ -45,12 +45,9 @@ assert_eq 2 "$rc" "exit status without a terminal"
 assert_match 'needs a terminal.*hikyaku queue list' "$out" "refusal"
 
 # --- the console in a private tmux server ---
-TM=(tmux -L "hk$$" -f /dev/null)
-"${TM[@]}" new-session -d -s hk -x 80 -y 24 \
+tmux_start 80 24 \
 	"exec env TERM=tmux-256color LANG=C.UTF-8 HIKYAKU_HELP_DIR='$top_srcdir/help' '$top_builddir/hikyaku' -C '$T/conf' 2>'$T/log/tui.stderr'" ||
 	fail "tmux did not start"
-HK_PIDS+=("$("${TM[@]}" display-message -p -t hk '#{pid}')")
-"${TM[@]}" set-option -g window-size manual >/dev/null
 
 screen() { "${TM[@]}" capture-pane -p -t hk 2>/dev/null; }
 keys() { "${TM[@]}" send-keys -t hk "$@"; }
@@ -257,10 +254,9 @@ see 'Queue: 2 messages'
 # --- NO_COLOR still draws everything ---
 keys q
 wait_for 10 eval '! "${TM[@]}" has-session -t hk' || fail "q did not quit"
-"${TM[@]}" new-session -d -s hk -x 80 -y 24 \
+tmux_start 80 24 \
 	"exec env NO_COLOR=1 TERM=tmux-256color LANG=C.UTF-8 '$top_builddir/hikyaku' -C '$T/conf' 2>>'$T/log/tui.stderr'" ||
 	fail "tmux did not start again"
-HK_PIDS+=("$("${TM[@]}" display-message -p -t hk '#{pid}')")
 see 'hikyakud .* is running'
 keys q
 wait_for 10 eval '! "${TM[@]}" has-session -t hk' || fail "q did not quit"
