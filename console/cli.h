@@ -11,6 +11,10 @@
 #define CLI_EXIT_FAIL	1
 #define CLI_EXIT_USAGE	2
 
+/* No usable terminal for the console (none, TERM=dumb, or a TERM curses
+ * does not know): say so, point to the subcommands, return 2. */
+int	 cli_no_console(void);
+
 /* hikyaku queue list|show|retry|delete|hold|release|bounce|flush */
 int	 cli_queue(int argc, char **argv, const char *confdir);
 /* hikyaku reload */

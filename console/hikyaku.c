@@ -66,6 +66,15 @@ usage(FILE *f)
 }
 
 int
+cli_no_console(void)
+{
+	fprintf(stderr, "hikyaku: the console needs a terminal; "
+	    "without one use the subcommands (hikyaku queue list, "
+	    "hikyaku status, ...; hikyaku --help lists them)\n");
+	return CLI_EXIT_USAGE;
+}
+
+int
 main(int argc, char **argv)
 {
 	const char *confdir = NULL;
@@ -99,10 +108,7 @@ main(int argc, char **argv)
 		if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) &&
 		    getenv("TERM") && strcmp(getenv("TERM"), "dumb") != 0)
 			return tui_main(confdir);
-		fprintf(stderr, "hikyaku: the console needs a terminal; "
-		    "without one use the subcommands (hikyaku queue list, "
-		    "hikyaku status, ...; hikyaku --help lists them)\n");
-		return CLI_EXIT_USAGE;
+		return cli_no_console();
 	}
 	argc -= i;
 	argv += i;

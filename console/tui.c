@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #include "control.h"
 #include "ctl_client.h"
@@ -54,6 +55,7 @@ static struct {
 	struct diags		 diags;
 	char			*sockpath;
 	int			 cur;		/* current slot */
+	SCREEN			*term;
 	WINDOW			*tabs, *content, *status, *footer;
 	int			 footer_h;	/* 1, or 2 when the keys wrap */
 	struct ev_timer		*redraw, *tick, *msg_expire;
@@ -223,6 +225,16 @@ tui_job_end(struct tui_job *j)
 {
 	if (j)
 		job_unlink(j);
+}
+
+void
+tui_job_relabel(struct tui_job *j, const char *what)
+{
+	if (strcmp(j->what, what) == 0)
+		return;
+	free(j->what);
+	j->what = xstrdup(what);
+	tui_dirty();
 }
 
 static void
@@ -1055,6 +1067,23 @@ config_read(const char *confdir)
 	}
 }
 
+/* What tui_main set up before the terminal. */
+static void
+console_free(void)
+{
+	free(T.sockpath);
+	T.sockpath = NULL;
+	if (T.cfg)
+		config_free(T.cfg);
+	T.cfg = NULL;
+	diags_free(&T.diags);
+	if (T.bench)
+		fclose(T.bench);
+	T.bench = NULL;
+	log_set_observer(NULL, NULL);
+	ev_done();
+}
+
 int
 tui_main(const char *confdir)
 {
@@ -1075,9 +1104,12 @@ tui_main(const char *confdir)
 	ev_signal(SIGINT, on_int, NULL);
 	ev_signal(SIGTERM, on_term, NULL);
 	ev_signal(SIGHUP, on_term, NULL);
-	if (!initscr()) {
-		fprintf(stderr, "hikyaku: cannot initialise the terminal\n");
-		return 1;
+	/* newterm, not initscr: initscr exits by itself on a TERM that
+	 * terminfo does not know, before anyone can point to the
+	 * subcommands. */
+	if ((T.term = newterm(NULL, stdout, stdin)) == NULL) {
+		console_free();
+		return cli_no_console();
 	}
 	set_escdelay(25);
 	cbreak();
@@ -1116,15 +1148,10 @@ tui_main(const char *confdir)
 	T.redraw = NULL;
 	windows_free();
 	endwin();
+	delscreen(T.term);
 	help_close();
 	free(T.msg);
 	free(T.ask);
-	free(T.sockpath);
-	if (T.cfg)
-		config_free(T.cfg);
-	diags_free(&T.diags);
-	if (T.bench)
-		fclose(T.bench);
-	ev_done();
+	console_free();
 	return T.exit_status;
 }

@@ -147,6 +147,8 @@ void	 tui_confirm(const char *question, void (*yes)(void *),
 struct tui_job	*tui_job_begin(const char *what, void (*cancel)(void *),
 		    void *arg);
 void		 tui_job_end(struct tui_job *);
+/* The job's work moved on to another stage: the status line says what. */
+void		 tui_job_relabel(struct tui_job *, const char *what);
 
 /* Switch to the screen in a slot ('0'..'9'); 0 if the slot is empty. */
 int	 tui_switch(int slot);
