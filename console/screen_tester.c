@@ -46,6 +46,7 @@ static struct {
 	struct tline		*lines;
 	size_t			 nlines, back;
 	/* readline */
+	int			 dns_ready;	/* the resolver is set */
 	int			 rl_ready, rl_on, pw_mode, last_334;
 	char			*pw_user, *pw_mech;
 	unsigned char		 keys[16];
@@ -111,15 +112,35 @@ job_cancel(void *arg)
 		tester_cancel(S.t);
 }
 
+/* What the status line says the engine waits for. */
+static const char *
+wait_label(enum tester_state state)
+{
+	switch (state) {
+	case TESTER_RESOLVING:
+		return "resolving";
+	case TESTER_CONNECTING:
+		return "connecting";
+	case TESTER_GREETING:
+		return "waiting for the banner";
+	case TESTER_HANDSHAKE:
+		return "TLS handshake";
+	default:
+		return "waiting for the server";
+	}
+}
+
+/* Called after every engine event: the job follows the stage. */
 static void
 sync_job(void)
 {
 	int busy = S.t != NULL && tester_busy(S.t);
 
 	if (busy && S.job == NULL)
-		S.job = tui_job_begin(tester_state(S.t) == TESTER_HANDSHAKE ?
-		    "TLS handshake" : tester_state(S.t) == TESTER_RESOLVING ?
-		    "resolving" : "waiting for the server", job_cancel, NULL);
+		S.job = tui_job_begin(wait_label(tester_state(S.t)),
+		    job_cancel, NULL);
+	else if (busy)
+		tui_job_relabel(S.job, wait_label(tester_state(S.t)));
 	else if (!busy && S.job != NULL) {
 		tui_job_end(S.job);
 		S.job = NULL;
@@ -192,9 +213,15 @@ session_start(void)
 		add_line(LK_ERROR, 0, err);
 		free(err);
 	}
-	if (cfg != NULL && dns_init(cfg->resolver, &err) == -1) {
-		add_line(LK_ERROR, 0, err);
-		free(err);
+	/* Once: c-ares refuses new servers while a cancelled query of an
+	 * earlier session is still outstanding inside it. */
+	if (!S.dns_ready && cfg != NULL) {
+		if (dns_init(cfg->resolver, &err) == 0) {
+			S.dns_ready = 1;
+		} else {
+			add_line(LK_ERROR, 0, err);
+			free(err);
+		}
 	}
 	memset(&S.cfg, 0, sizeof(S.cfg));
 	S.cfg.remote = &S.r;

@@ -912,17 +912,19 @@ connect_next(struct tester *t)
 			inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
 			port = ntohs(s4->sin_port);
 		}
-		emitf(t, TESTER_EV_INFO, "connecting to %s port %d", host,
-		    port);
 		t->io = io_connect((struct sockaddr *)sa, sa->ss_family ==
 		    AF_INET6 ? sizeof(struct sockaddr_in6) :
 		    sizeof(struct sockaddr_in), NULL, 0, tester_io_cb, t);
 		if (t->io != NULL) {
+			/* The state first: the event's reader shows it. */
 			t->state = TESTER_CONNECTING;
 			io_set_deadline(t->io, deadline(t, TESTER_CONNECT_MS));
+			emitf(t, TESTER_EV_INFO, "connecting to %s port %d",
+			    host, port);
 			return;
 		}
-		emitf(t, TESTER_EV_ERROR, "connect: %s", strerror(errno));
+		emitf(t, TESTER_EV_ERROR, "connect to %s port %d: %s", host, port,
+		    strerror(errno));
 	}
 	fail_close(t, TESTER_STAGE_CONNECT, "could not connect");
 }
@@ -987,14 +989,16 @@ tester_io_cb(struct io *io, enum io_event ev, void *arg)
 		free(t->addrs);
 		t->addrs = NULL;
 		t->naddrs = 0;
-		emitf(t, TESTER_EV_INFO, "connected to %s port %d",
-		    io_peer_addr(t->io), io_peer_port(t->io));
 		if (t->r->tls == REMOTE_TLS_SSL) {
+			emitf(t, TESTER_EV_INFO, "connected to %s port %d",
+			    io_peer_addr(t->io), io_peer_port(t->io));
 			tls_begin(t);
 			return;
 		}
 		t->state = TESTER_GREETING;
 		io_set_deadline(t->io, deadline(t, TESTER_REPLY_MS));
+		emitf(t, TESTER_EV_INFO, "connected to %s port %d",
+		    io_peer_addr(t->io), io_peer_port(t->io));
 		return;
 	case IO_TLSREADY:
 		tls_ready(t);

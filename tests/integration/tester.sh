@@ -8,7 +8,8 @@
 #   In tmux (readline): a typed command gets its reply; Esc and Ctrl-C
 #   cancel waits that never end: before the banner (a silent listener),
 #   inside the TLS handshake (a peer that stalls after STARTTLS's 220) and
-#   during DNS (a resolver that never answers).
+#   during DNS (a resolver that never answers), in `hikyaku smtp` and in
+#   the console's Tester, whose status line names the stage it waits in.
 . "$(dirname "$0")/lib.sh"
 need_cmd certtool
 hk_certs
@@ -27,6 +28,7 @@ smtp() { # ARGS...: hikyaku smtp with stdin from the caller, bounded
 peer() {
 	local mode=$1 port
 	port=$(hk_port)
+	rm -f "$T/peer-$mode.log"	# a second peer of a mode waits for its own "ready"
 	hk_bg "peer-$mode" "$PY" -c '
 import socket, sys, time
 mode, port = sys.argv[1], int(sys.argv[2])
@@ -215,6 +217,16 @@ screen_has() { $TM capture-pane -p -t "$TS" | grep -Eq -- "$1"; }
 tm_wait() { # REGEX WHAT
 	wait_for 20 screen_has "$1" || { $TM capture-pane -p -t "$TS" >&2; fail "tmux: $2"; }
 }
+# console_tester NAME: the console in a fresh tmux window, on its Tester
+# screen; its exit status lands in $T/NAME.rc.
+console_tester() {
+	TS=$1
+	$TM -f /dev/null new-session -d -s "$1" -x 100 -y 30 \
+		"env TERM=tmux-256color LANG=C.UTF-8 HOME=$T $HK -C $T/conf 2>>$T/log/console.stderr; echo \$? >$T/$1.rc; sleep 60"
+	tm_wait '8 Tester' "$1: the console has no Tester tab"
+	$TM send-keys -t "$1" 8
+	tm_wait '/remote N' "$1: the Tester screen did not open"
+}
 tm_rc() { # NAME WANT WHAT
 	wait_for 20 test -s "$T/$1.rc" || { $TM capture-pane -p -t "$TS" >&2; fail "$3: did not end"; }
 	assert_eq "$2" "$(cat "$T/$1.rc")" "$3 exit status"
@@ -244,12 +256,7 @@ assert_grep '^C: AUTH PLAIN \*\*\*\*' "$T/tm.tr"
 # The console's Tester screen (8): STARTTLS, AUTH with the masked
 # password field, the canned transaction, the transcript saved masked.
 n_up=$(ls "$T/up-up"/*.eml | wc -l)
-TS=console
-$TM -f /dev/null new-session -d -s console -x 100 -y 30 \
-	"env TERM=tmux-256color LANG=C.UTF-8 HOME=$T $HK -C $T/conf 2>$T/log/console.stderr; echo \$? >$T/console.rc; sleep 60"
-tm_wait '8 Tester' "the console has no Tester tab"
-$TM send-keys -t console 8
-tm_wait '/remote N' "the Tester screen did not open"
+console_tester console
 $TM send-keys -t console "/connect 127.0.0.1:$UP --starttls --cafile $C/ca.crt --servername localhost" Enter
 tm_wait 'TLS established' "console: no TLS"
 tm_wait '^250-AUTH' "console: no EHLO after TLS"
@@ -271,7 +278,7 @@ wait_for 10 upstream_has up $((n_up + 1)) || fail "console: upstream got no mess
 peer silent
 $TM send-keys -t console "/connect 127.0.0.1:$PEER_PORT" Enter
 tm_wait "connected to 127.0.0.1 port $PEER_PORT" "console: no connect to the silent listener"
-tm_wait 'Esc cancels' "console: the wait is not shown"
+tm_wait 'waiting for the banner\.\.\. [0-9]+s \(Esc cancels\)' "console: the wait is not shown"
 [ "$($TM capture-pane -p -t console | tail -1 | grep -o 'Esc cancel' | wc -l)" = 1 ] ||
 	fail "console: the footer does not offer Esc exactly once: $($TM capture-pane -p -t console | tail -1)"
 $TM send-keys -t console Escape
@@ -315,5 +322,32 @@ $TM send-keys -t "$TS" Escape
 tm_wait 'cancelled while waiting \(connect\)' "Esc did not cancel DNS"
 $TM send-keys -t "$TS" '/quit' Enter
 tm_rc dns 3 "cancelled DNS"
+
+# The console's Tester, started with that resolver: Esc cancels the wait
+# during DNS and inside a TLS handshake, and the status line names the
+# stage it waits in.
+console_tester console2
+# esc_cancels COMMAND LABEL STAGE: COMMAND starts a wait the status line
+# calls LABEL; Esc ends it as a failure of STAGE.
+esc_cancels() {
+	$TM send-keys -t console2 "$1" Enter
+	tm_wait "$2\\.\\.\\. [0-9]+s \\(Esc cancels\\)" "console: the wait for $2 is not shown"
+	$TM send-keys -t console2 Escape
+	tm_wait "cancelled while waiting \\($3\\)" "console: Esc did not cancel $2"
+	tm_wait "cancelled: $2" "console: the status line does not say $2 was cancelled"
+}
+esc_cancels "/connect mail.example.test:25" resolving connect
+# A peer of its own: the one above still stalls the first session.
+peer stall_tls
+esc_cancels "/connect 127.0.0.1:$PEER_PORT --starttls --cafile $C/ca.crt" \
+	'TLS handshake' tls
+$TM send-keys -t console2 M-1
+$TM send-keys -t console2 q
+wait_for 20 test -s "$T/console2.rc" || fail "console (resolver) did not quit"
+assert_eq 0 "$(cat "$T/console2.rc")" "console exit status"
+if grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$T/log/console.stderr"; then
+	cat "$T/log/console.stderr" >&2
+	fail "the console reported a sanitizer error"
+fi
 hk_check_sanitizer || fail "sanitizer report from hikyaku smtp"
 exit 0
