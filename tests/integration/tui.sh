@@ -43,6 +43,17 @@ out=$("$top_builddir/hikyaku" -C "$T/conf" </dev/null 2>&1)
 rc=$?
 assert_eq 2 "$rc" "exit status without a terminal"
 assert_match 'needs a terminal.*hikyaku queue list' "$out" "refusal"
+# A terminal of a kind terminfo does not know: the same refusal, not
+# curses' own exit.
+tmux_start 80 24 \
+	"env TERM=bogus-term '$top_builddir/hikyaku' -C '$T/conf' >'$T/log/bogus.out' 2>&1; echo \$? >'$T/bogus.rc'; sleep 60" ||
+	fail "tmux did not start for TERM=bogus-term"
+wait_for 20 test -s "$T/bogus.rc" || fail "TERM=bogus-term: hikyaku did not end"
+assert_eq 2 "$(cat "$T/bogus.rc")" "exit status with TERM=bogus-term"
+assert_grep 'needs a terminal.*hikyaku queue list' "$T/log/bogus.out" \
+	"TERM=bogus-term refusal"
+assert_no_grep 'Error opening terminal|Sanitizer' "$T/log/bogus.out" \
+	"TERM=bogus-term refusal"
 
 # --- the console in a private tmux server ---
 tmux_start 80 24 \
