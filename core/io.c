@@ -62,6 +62,7 @@ struct io {
 	int			 freed;
 	int			 closed;	/* error/eof reported */
 	char			 err[256];
+	int			 tls_err;	/* GnuTLS code of a failed handshake */
 	char			 peer[INET6_ADDRSTRLEN];
 	int			 peer_port;
 };
@@ -504,6 +505,7 @@ io_handshake(struct io *io)
 		return;
 	}
 	if (rc < 0) {
+		io->tls_err = rc;
 		io_set_error(io, "TLS handshake: %s", gnutls_strerror(rc));
 		io_fire(io, IO_ERROR);
 		return;
@@ -611,6 +613,12 @@ const char *
 io_error(const struct io *io)
 {
 	return (io->err[0] != '\0' ? io->err : "no error");
+}
+
+int
+io_tls_error(const struct io *io)
+{
+	return (io->tls_err);
 }
 
 const char *

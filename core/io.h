@@ -85,6 +85,8 @@ void		 io_start_tls(struct io *, gnutls_session_t);
 gnutls_session_t io_tls(const struct io *);
 /* Last error in words ("connection refused", a GnuTLS message, ...). */
 const char	*io_error(const struct io *);
+/* The GnuTLS error a failed handshake ended with; 0 when none failed. */
+int		 io_tls_error(const struct io *);
 
 /* Peer and local addresses, as "1.2.3.4" / "::1" and port. */
 const char	*io_peer_addr(const struct io *);

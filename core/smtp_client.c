@@ -24,6 +24,7 @@
 #include "sasl.h"
 #include "smtp_client.h"
 #include "tls.h"
+#include "tls_diag.h"
 #include "util.h"
 
 #define HAPPY_EYEBALLS_MS	250
@@ -325,6 +326,24 @@ static void
 fail_reply(struct smtp_client_session *s, const char *what)
 {
 	fail(s, 1, "%s: %s said: %s", what, peer_name(s), s->rtext.data);
+}
+
+/* A TLS failure in the diagnosis engine's words, with its fix. */
+static void
+fail_tls(struct smtp_client_session *s, const char *words)
+{
+	fail(s, 1, "TLS with %s: %s", peer_name(s), words);
+}
+
+/* The engine judged what was seen on the wire instead of TLS. */
+static void
+fail_verdict(struct smtp_client_session *s, struct tls_verdict *v)
+{
+	char *words = tls_diag_explain(v);
+
+	fail_tls(s, words ? words : "TLS could not start");
+	free(words);
+	tls_diag_free(v);
 }
 
 static void
@@ -774,16 +793,19 @@ after_ehlo(struct smtp_client_session *s)
 	    (s->starttls || !s->r->allow_plaintext_auth));
 
 	if (!tls_up && want_tls) {
+		if (!s->starttls && s->r->tls == REMOTE_TLS_STARTTLS) {
+			struct tls_verdict v;
+
+			tls_diag_init(&v);
+			tls_diag_no_starttls(&v, s->r);
+			fail_verdict(s, &v);
+			return;
+		}
 		if (!s->starttls) {
-			if (s->r->tls == REMOTE_TLS_STARTTLS)
-				fail(s, 1, "%s does not offer STARTTLS, which "
-				    "--starttls requires", peer_name(s));
-			else
-				fail(s, 1, "%s does not offer STARTTLS: "
-				    "credentials are never sent in the clear "
-				    "(use --ssl or --starttls with a port that "
-				    "offers TLS, or --allow-plaintext-auth)",
-				    peer_name(s));
+			fail(s, 1, "%s does not offer STARTTLS: credentials "
+			    "are never sent in the clear (use --ssl or "
+			    "--starttls with a port that offers TLS, or "
+			    "--allow-plaintext-auth)", peer_name(s));
 			return;
 		}
 		enter(s, SMTP_CLIENT_STARTTLS);
@@ -799,15 +821,26 @@ after_ehlo(struct smtp_client_session *s)
 	emit(s, SMTP_CLIENT_READY, NULL);
 }
 
+/*
+ * The handshake verified the chain and the name (unless unverified);
+ * weak keys and SHA-1 signatures, which GnuTLS lets through, are judged
+ * here and refused like any bad certificate, before anything is sent
+ * (help/tls.md). Unverified sessions only log what is wrong.
+ */
 static void
 tls_ready(struct smtp_client_session *s)
 {
-	char *why = NULL;
+	char *why;
 
 	free(s->tls_desc);
 	s->tls_desc = tls_session_describe(s->tls_sess);
-	if (tls_unverified(s) &&
-	    tls_client_verify(s->tls_sess, s->host, s->r, &why) == -1) {
+	why = tls_client_judge(s->tls_sess, 0, s->host, s->r);
+	if (why != NULL && !tls_unverified(s)) {
+		fail_tls(s, why);
+		free(why);
+		return;
+	}
+	if (why != NULL) {
 		if (s->r->insecure)
 			log_warn("smtp client %s: certificate not verified "
 			    "(--insecure): %s", peer_name(s), why);
@@ -828,22 +861,19 @@ tls_ready(struct smtp_client_session *s)
 static void
 tls_failed(struct smtp_client_session *s)
 {
-	unsigned status = 0;
-	char *words;
+	int rc = io_tls_error(s->io);
+	char *words = NULL;
 
 	/* A verification failure ends the handshake with a generic error;
-	 * the session (still alive inside the io) knows what failed. */
-	if (s->tls_sess != NULL &&
-	    gnutls_certificate_get_peers(s->tls_sess, &(unsigned){0}) != NULL)
-		status = gnutls_session_get_verify_cert_status(s->tls_sess);
-	if (status != 0) {
-		words = tls_verify_words(status, s->tls_sess, s->host, s->r);
-		fail(s, 1, "TLS with %s: %s", peer_name(s), words);
+	 * the session (still alive inside the io) knows what failed, and a
+	 * plaintext greeting on an --ssl port shows in the error code. */
+	if (s->tls_sess != NULL && rc < 0)
+		words = tls_client_judge(s->tls_sess, rc, s->host, s->r);
+	if (words != NULL) {
+		fail_tls(s, words);
 		free(words);
 	} else
-		fail(s, 1, "TLS with %s: %s%s", peer_name(s), io_error(s->io),
-		    s->state == SMTP_CLIENT_TLS_IMPLICIT ? " (does the port "
-		    "speak implicit TLS? --ssl is usually port 465)" : "");
+		fail_tls(s, io_error(s->io));
 }
 
 static void
@@ -1219,6 +1249,17 @@ session_io(struct smtp_client_session *s, enum io_event ev)
 	case IO_CONNECTED:
 		return;
 	case IO_TIMEOUT:
+		/* Not a byte of greeting while STARTTLS is expected: the port
+		 * waits for a TLS handshake (465), as the check says. */
+		if (s->state == SMTP_CLIENT_BANNER &&
+		    s->r->tls == REMOTE_TLS_STARTTLS && io_pending(s->io) == 0) {
+			struct tls_verdict v;
+
+			tls_diag_init(&v);
+			tls_diag_port_is_tls(&v, s->r, NULL);
+			fail_verdict(s, &v);
+			return;
+		}
 		fail(s, 1, "timeout in state %s talking to %s",
 		    smtp_client_state_name(s->state), peer_name(s));
 		return;

@@ -69,29 +69,49 @@ check_readable(const char *what, const char *path, char **err)
 	return 0;
 }
 
+/*
+ * A CA or CRL file failed to load: the diagnosis engine says why and what
+ * fixes it (missing, unreadable by this user and the chmod for it, DER
+ * read as PEM or the reverse), as `hikyaku tls check` does. It is asked
+ * only after a failure, so an ACL it cannot judge never stops delivery;
+ * when it finds nothing, *err keeps the plain reason.
+ */
+static int
+creds_file_failed(const struct remote *r, char **err)
+{
+	struct tls_verdict v;
+	char *words;
+
+	tls_diag_init(&v);
+	tls_diag_files(&v, r, NULL);
+	if ((words = tls_diag_explain(&v)) != NULL) {
+		free(*err);
+		*err = words;
+	}
+	tls_diag_free(&v);
+	return -1;
+}
+
 static int
 creds_load(gnutls_certificate_credentials_t cred, const struct remote *r,
     char **err)
 {
 	gnutls_x509_crt_fmt_t fmt;
-	const char *fmtname, *other;
+	const char *fmtname;
 	int rc;
 
 	fmt = r->x509fmtder ? GNUTLS_X509_FMT_DER : GNUTLS_X509_FMT_PEM;
 	fmtname = r->x509fmtder ? "DER" : "PEM";
-	other = r->x509fmtder ? "remove --x509fmtder if it is PEM" :
-	    "add --x509fmtder if it is DER";
 	if (r->x509cafile != NULL) {
 		if (check_readable("CA file", r->x509cafile, err) == -1)
-			return -1;
+			return creds_file_failed(r, err);
 		rc = gnutls_certificate_set_x509_trust_file(cred,
 		    r->x509cafile, fmt);
 		if (rc <= 0) {
-			xasprintf(err, "no %s certificate in CA file %s%s%s "
-			    "(%s)", fmtname, r->x509cafile,
-			    rc < 0 ? ": " : "", rc < 0 ? gnutls_strerror(rc) :
-			    "", other);
-			return -1;
+			xasprintf(err, "no %s certificate in CA file %s%s%s",
+			    fmtname, r->x509cafile, rc < 0 ? ": " : "",
+			    rc < 0 ? gnutls_strerror(rc) : "");
+			return creds_file_failed(r, err);
 		}
 	} else {
 		rc = gnutls_certificate_set_x509_system_trust(cred);
@@ -105,14 +125,13 @@ creds_load(gnutls_certificate_credentials_t cred, const struct remote *r,
 	}
 	if (r->x509crlfile != NULL) {
 		if (check_readable("CRL file", r->x509crlfile, err) == -1)
-			return -1;
+			return creds_file_failed(r, err);
 		rc = gnutls_certificate_set_x509_crl_file(cred,
 		    r->x509crlfile, fmt);
 		if (rc < 0) {
-			xasprintf(err, "cannot load %s CRL file %s: %s (%s)",
-			    fmtname, r->x509crlfile, gnutls_strerror(rc),
-			    other);
-			return -1;
+			xasprintf(err, "cannot load %s CRL file %s: %s",
+			    fmtname, r->x509crlfile, gnutls_strerror(rc));
+			return creds_file_failed(r, err);
 		}
 	}
 	if (r->x509certfile != NULL) {
@@ -288,58 +307,25 @@ tls_client_session(gnutls_session_t *out, struct tls_creds *c,
 }
 
 char *
-tls_verify_words(unsigned status, gnutls_session_t s, const char *hostname,
+tls_client_judge(gnutls_session_t s, int handshake_rc, const char *hostname,
     const struct remote *r)
 {
 	struct tls_verdict	 v;
 	struct tls_diag_input	 in;
-	gnutls_datum_t		 d;
-	char			*words, *text;
+	char			*words;
 
 	/* One engine explains TLS everywhere: tls check, the console and
 	 * the queue's last error say the same thing. */
 	memset(&in, 0, sizeof in);
 	in.session = s;
+	in.handshake_rc = handshake_rc;
 	in.hostname = hostname;
 	in.remote = r;
 	tls_diag_init(&v);
 	tls_diag_session(&v, &in);
-	words = tls_diag_summary(&v);
+	words = tls_diag_explain(&v);
 	tls_diag_free(&v);
-	if (words == NULL &&
-	    gnutls_certificate_verification_status_print(status,
-	    GNUTLS_CRT_X509, &d, 0) == 0) {
-		words = xstrndup((const char *)d.data, d.size);
-		gnutls_free(d.data);
-	}
-	if (words == NULL)
-		return (xstrdup("certificate verification failed"));
-	/* The summary starts with "TLS: "; callers add their own prefix. */
-	if (strncmp(words, "TLS: ", 5) == 0) {
-		text = xstrdup(words + 5);
-		free(words);
-		words = text;
-	}
-	return (words);
-}
-
-int
-tls_client_verify(gnutls_session_t s, const char *hostname,
-    const struct remote *r, char **why)
-{
-	unsigned status = 0;
-	int rc;
-
-	rc = gnutls_certificate_verify_peers3(s, hostname, &status);
-	if (rc < 0) {
-		xasprintf(why, "certificate verification failed: %s",
-		    gnutls_strerror(rc));
-		return -1;
-	}
-	if (status == 0)
-		return 0;
-	*why = tls_verify_words(status, s, hostname, r);
-	return -1;
+	return words;
 }
 
 char *
@@ -413,18 +399,18 @@ tls_server_creds_load(const char *cert_path, const char *key_path,
 		const struct tls_finding *f = &v.findings[i];
 
 		if (f->severity == TLS_DIAG_ERROR) {
-			xasprintf(err, "%s%s%s", f->text, f->fix ? "; fix: " :
-			    "", f->fix ? f->fix : "");
+			*err = tls_diag_finding_line(f);
 			tls_diag_free(&v);
 			return NULL;
 		}
 	}
 	for (i = 0; i < v.nfindings; i++)
-		if (v.findings[i].severity == TLS_DIAG_WARNING)
-			log_warn("server certificate %s: %s%s%s", cert_path,
-			    v.findings[i].text, v.findings[i].fix ?
-			    "; fix: " : "", v.findings[i].fix ?
-			    v.findings[i].fix : "");
+		if (v.findings[i].severity == TLS_DIAG_WARNING) {
+			char *line = tls_diag_finding_line(&v.findings[i]);
+
+			log_warn("server certificate %s: %s", cert_path, line);
+			free(line);
+		}
 	tls_diag_free(&v);
 	c = xcalloc(1, sizeof(*c));
 	if ((rc = gnutls_certificate_allocate_credentials(&c->cred)) < 0) {

@@ -7,8 +7,8 @@
  * idle daemon does not carry the CA store (DESIGN "Memory"). Promises: a
  * missing or unreadable file is an error in words, never a crash; client
  * sessions use secure priorities, SNI and hostname verification unless
- * --insecure, and with --insecure what failed is still computed so it can
- * be logged. Server side: the credentials from tls_cert/tls_key, judged
+ * --insecure, and every failure is explained by the diagnosis engine
+ * (tls_diag.h), so with --insecure what failed can still be logged. Server side: the credentials from tls_cert/tls_key, judged
  * before use (readable by the daemon's user with the chgrp/chmod that
  * fixes it, key matching the certificate, dates), reference counted so a
  * reload can swap them while sessions still use the old ones.
@@ -33,7 +33,8 @@ struct tls_server_creds;
  * certificate and key, PEM or DER per --x509fmtder). Shared and cached:
  * each successful call takes a reference that tls_creds_put() returns.
  * NULL with *err (allocated) when a file is missing, unreadable or
- * unparsable: the caller defers with that reason.
+ * unparsable: the caller defers with that reason, which for the CA and
+ * CRL files is the diagnosis engine's verdict with its fix.
  */
 struct tls_creds *tls_creds_get(const struct remote *r, char **err);
 void		 tls_creds_put(struct tls_creds *);
@@ -50,22 +51,16 @@ int		 tls_client_session(gnutls_session_t *out, struct tls_creds *,
 		    const char *servername, int insecure, char **err);
 
 /*
- * Verify the peer of a session (after the handshake, or after it failed
- * on verification) against hostname. Returns 0 when the certificate is
- * good; otherwise -1 and *why (allocated) says what is wrong in words,
- * naming the remote's file:line when r is given.
+ * The diagnosis engine's verdict (tls_diag.h) on a client session whose
+ * handshake finished (handshake_rc 0) or failed (its GnuTLS error):
+ * the certificate verified against hostname, weak keys and SHA-1
+ * signatures (which GnuTLS lets through), and the handshake error. NULL
+ * when nothing is wrong; otherwise one line with the cause and the fix,
+ * worded as `hikyaku tls check` words it: "hostname mismatch:
+ * certificate is for mx.example.net (SANs: ...), remotes line 3 says
+ * mail.example.net; fix: edit remotes line 3: ...". Allocated.
  */
-int		 tls_client_verify(gnutls_session_t, const char *hostname,
-		    const struct remote *r, char **why);
-
-/*
- * The words for a failed verification, from the diagnosis engine
- * (tls_diag.h) so delivery errors read like `hikyaku tls check`: e.g.
- * "hostname mismatch: certificate is for mx.example.net (SANs: ...),
- * remotes line 3 says mail.example.net". GnuTLS's own sentence for
- * statuses the engine has no finding for. Allocated.
- */
-char		*tls_verify_words(unsigned status, gnutls_session_t,
+char		*tls_client_judge(gnutls_session_t, int handshake_rc,
 		    const char *hostname, const struct remote *r);
 
 /*

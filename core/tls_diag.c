@@ -538,7 +538,7 @@ judge_signer(struct tls_verdict *v, const struct tls_diag_input *in)
 	if (top->self_issued && v->nchain == 1)
 		add_finding(v, TLS_DIAG_SELF_SIGNED, TLS_DIAG_ERROR,
 		    fix_printf("if this is the server you expect (compare "
-		    "the SHA-256 fingerprint above with its admin), save its "
+		    "its SHA-256 fingerprint with its admin), save its "
 		    "certificate and trust it: hikyaku tls check %s "
 		    "--save-chain %s/%s.pem, then add "
 		    "--x509cafile=%s/%s.pem to %s", target, dir,
@@ -1059,16 +1059,34 @@ tls_diag_ok(const struct tls_verdict *v)
 }
 
 char *
-tls_diag_summary(const struct tls_verdict *v)
+tls_diag_finding_line(const struct tls_finding *f)
 {
 	char *s;
 
+	xasprintf(&s, "%s%s%s", f->text, f->fix ? "; fix: " : "",
+	    f->fix ? f->fix : "");
+	return s;
+}
+
+char *
+tls_diag_explain(const struct tls_verdict *v)
+{
 	for (size_t i = 0; i < v->nfindings; i++)
-		if (v->findings[i].severity == TLS_DIAG_ERROR) {
-			xasprintf(&s, "TLS: %s", v->findings[i].text);
-			return s;
-		}
+		if (v->findings[i].severity == TLS_DIAG_ERROR)
+			return tls_diag_finding_line(&v->findings[i]);
 	return NULL;
+}
+
+char *
+tls_diag_summary(const struct tls_verdict *v)
+{
+	char *line = tls_diag_explain(v), *s;
+
+	if (line == NULL)
+		return NULL;
+	xasprintf(&s, "TLS: %s", line);
+	free(line);
+	return s;
 }
 
 static const char *

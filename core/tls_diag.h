@@ -135,12 +135,18 @@ int	 tls_diag_check_local(struct tls_verdict *, const char *cert_path,
 /* 1 when no finding is an error. */
 int	 tls_diag_ok(const struct tls_verdict *);
 
+/* One finding on one line: its text, then "; fix: " and the fix. */
+char	*tls_diag_finding_line(const struct tls_finding *);
+
 /*
- * One line for delivery errors and logs: the first error finding,
- * "TLS: hostname mismatch: certificate is for mx.example.net (SANs:
- * mx.example.net, example.net), remotes line 3 says mail.example.net".
- * NULL when there is no error. Allocated.
+ * The first error finding on one line, with its fix, for delivery errors
+ * and logs: "hostname mismatch: certificate is for mx.example.net (SANs:
+ * mx.example.net, example.net), remotes line 3 says mail.example.net;
+ * fix: edit remotes line 3: ...". NULL when there is no error. Allocated.
  */
+char	*tls_diag_explain(const struct tls_verdict *);
+
+/* "TLS: " and tls_diag_explain(): the check's summary line. Allocated. */
 char	*tls_diag_summary(const struct tls_verdict *);
 
 /* The whole verdict as text (chain, findings with fixes). Allocated. */

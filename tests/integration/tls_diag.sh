@@ -102,7 +102,7 @@ hk_remotes "# upstream" "" "mail.example.net smtp --port=$PORT_mx --starttls --x
 check 1 --remote 3
 says 'hostname mismatch: certificate is for mx\.example\.net \(SANs: mx\.example\.net, example\.net\), remotes line 3 says mail\.example\.net'
 says 'fix: edit remotes line 3: .*mx\.example\.net instead of mail\.example\.net'
-says '^summary: TLS: hostname mismatch: certificate is for mx\.example\.net \(SANs: mx\.example\.net, example\.net\), remotes line 3 says mail\.example\.net$'
+says '^summary: TLS: hostname mismatch: certificate is for mx\.example\.net \(SANs: mx\.example\.net, example\.net\), remotes line 3 says mail\.example\.net; fix: edit remotes line 3: name the server as its certificate does, mx\.example\.net instead of mail\.example\.net \(or ask its admin for a certificate that includes mail\.example\.net\)$'
 check 1 mail.example.net
 says 'remotes line 3 says mail\.example\.net'
 hk_remotes "# upstream" "" "mail.example.net smtp --port=1 --starttls --x509cafile=$C/ca.crt"
@@ -140,6 +140,7 @@ says 'CA file .*no-such-ca.pem does not exist'
 # 10. Revoked by CRL.
 check 1 "localhost:$PORT_revoked" --cafile "$C/ca.crt" "--x509crlfile=$C/revoked.crl"
 says 'certificate revoked: CN=localhost \(serial [0-9a-f]+\) is listed in .*revoked.crl'
+says "fix: the server's admin must replace the revoked certificate; if .*revoked\.crl is out of date, fetch the CA's current CRL"
 check 0 "localhost:$PORT_good" --cafile "$C/ca.crt" "--x509crlfile=$C/revoked.crl"
 
 # 11. No STARTTLS offered.

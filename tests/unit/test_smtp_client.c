@@ -681,11 +681,13 @@ test_tls_failures(void **state)
 	r.insecure = 0;
 	free(r.x509cafile);
 
-	/* A missing CA file is a deferral naming it, not a crash. */
+	/* A missing CA file is a deferral naming it and the fix, in the
+	 * words of `hikyaku tls check`, not a crash. */
 	r.x509cafile = cert("no-such-ca.crt");
 	err = deliver_fail(&r);
-	assert_non_null(strstr(err, "cannot read CA file"));
-	assert_non_null(strstr(err, "no-such-ca.crt"));
+	assert_non_null(strstr(err, "no-such-ca.crt does not exist"));
+	assert_non_null(strstr(err, "; fix: correct the path in "
+	    "--x509cafile"));
 	free(err);
 	free(r.x509cafile);
 
@@ -693,7 +695,9 @@ test_tls_failures(void **state)
 	r.x509cafile = cert("ca.crt");
 	r.x509fmtder = 1;
 	err = deliver_fail(&r);
-	assert_non_null(strstr(err, "x509fmtder"));
+	assert_non_null(strstr(err, "is PEM (text with \"-----BEGIN\" "
+	    "lines) but --x509fmtder makes it be read as DER"));
+	assert_non_null(strstr(err, "; fix: remove --x509fmtder"));
 	free(err);
 	r.x509fmtder = 0;
 	upstream_stop(&u);
@@ -740,7 +744,10 @@ test_tls_failures(void **state)
 	r.port = u.port;
 	r.tls = REMOTE_TLS_SSL;
 	err = deliver_fail(&r);
-	assert_non_null(strstr(err, "implicit TLS"));
+	assert_non_null(strstr(err, "TLS on the wrong port: --ssl expects "
+	    "TLS at once, but port"));
+	assert_non_null(strstr(err, "; fix: on remotes line 3, replace --ssl "
+	    "with --starttls"));
 	free(err);
 	upstream_stop(&u);
 	free(r.x509cafile);
@@ -1260,7 +1267,8 @@ test_tls_creds_cache(void **state)
 	r.x509cafile = cert("client.crt");
 	r.x509crlfile = cert("no-such.crl");
 	assert_null(tls_creds_get(&r, &err));
-	assert_non_null(strstr(err, "cannot read CRL file"));
+	assert_non_null(strstr(err, "CRL file"));
+	assert_non_null(strstr(err, "no-such.crl does not exist; fix: "));
 	free(err);
 	free(r.x509cafile);
 	free(r.x509crlfile);
