@@ -25,7 +25,7 @@ trace_usage(FILE *f)
 {
 	fprintf(f, "usage: hikyaku trace ADDR... [--client IP] [--from ADDR] "
 	    "[--auth USER]\n"
-	    "                     [--mode relay|submission]\n"
+	    "                     [--mode relay|submission] [--server IP]\n"
 	    "       hikyaku trace --bt     sendmail -bt test mode (/parse "
 	    "ADDR)\n"
 	    "       hikyaku trace --bv ADDR...  sendmail -bv: is each "
@@ -51,6 +51,16 @@ print_steps(const struct rules_trace *t, size_t from)
 	}
 }
 
+/*
+ * The SMTP session's view: where the client connected to (the judge of
+ * IP literals), and the envelope sender as MAIL FROM: gave it.
+ */
+struct trace_smtp {
+	struct rules_client	 client;
+	const char		*server_ip;	/* "" when unknown */
+	const char		*from;		/* MAIL FROM: argument or "" */
+};
+
 /* An address as the injector would complete it, or NULL (printed why). */
 static char *
 trace_address(const struct config *cfg, const char *in)
@@ -68,6 +78,22 @@ trace_address(const struct config *cfg, const char *in)
 	return (out);
 }
 
+/* A MAIL FROM: / RCPT TO: argument parsed as the daemon does, or NULL. */
+static char *
+trace_path(const struct config *cfg, enum rules_path which, const char *arg,
+    const char *server_ip, struct rules_answer *a, struct rules_trace *t)
+{
+	struct address	 addr;
+	char		*text;
+
+	if (rules_parse_path(cfg, which, arg, server_ip, &addr, NULL, a,
+	    t) == -1)
+		return (NULL);
+	text = address_format(&addr);
+	address_free(&addr);
+	return (text);
+}
+
 /* Remember the first stage that discards the mail. */
 static void
 note_discard(const struct rules_answer *a, char *rule, size_t len)
@@ -77,55 +103,75 @@ note_discard(const struct rules_answer *a, char *rule, size_t len)
 }
 
 /*
- * Trace one recipient. With client NULL it is local submission (-bt):
- * no SMTP stages. Returns 0 when the mail would be accepted.
+ * Trace one recipient. With smtp NULL it is local submission (-bt): no
+ * SMTP stages, the injector's address completion. Otherwise the stages
+ * run in the daemon's order: connect, MAIL (parse, From:), RCPT (parse,
+ * To: and relay). Returns 0 when the mail would be accepted.
  */
 static int
-trace_one(const struct config *cfg, const struct rules_client *client,
-    const char *sender, const char *in)
+trace_one(const struct config *cfg, const struct trace_smtp *smtp,
+    const char *in)
 {
 	struct rules_trace	 t = { 0 };
 	struct rules_answer	 a;
 	struct rules_result	 res;
-	char			*rcpt, *sum, discard_rule[256];
+	const struct rules_client *client;
+	char			*rcpt = NULL, *sender = NULL, *sum;
+	char			 discard_rule[256];
 	size_t			 i;
 	int			 rc = 0;
 
 	printf("trace <%s>\n", in);
-	if ((rcpt = trace_address(cfg, in)) == NULL)
-		return (1);
-	if (client != NULL) {
-		/*
-		 * As the daemon does: a DISCARD at one stage drops the mail
-		 * but the later stages are still judged, and may refuse.
-		 */
-		discard_rule[0] = '\0';
-		rules_check_connect(cfg, client, &a, &t);
-		note_discard(&a, discard_rule, sizeof discard_rule);
-		if (a.verdict != RULES_REJECT) {
+	if (smtp == NULL) {
+		if ((rcpt = trace_address(cfg, in)) == NULL)
+			return (1);
+		sender = xstrdup("");
+		goto route;
+	}
+	client = &smtp->client;
+	/*
+	 * As the daemon does: a DISCARD at one stage drops the mail but the
+	 * later stages are still judged, and may refuse.
+	 */
+	discard_rule[0] = '\0';
+	rules_check_connect(cfg, client, &a, &t);
+	note_discard(&a, discard_rule, sizeof discard_rule);
+	if (a.verdict != RULES_REJECT) {
+		if (smtp->from[0] == '\0')
+			sender = xstrdup("");
+		else
+			sender = trace_path(cfg, RULES_PATH_MAIL, smtp->from,
+			    smtp->server_ip, &a, &t);
+		if (sender != NULL) {
 			rules_check_mail(cfg, client, sender, &a, &t);
 			note_discard(&a, discard_rule, sizeof discard_rule);
 		}
-		if (a.verdict != RULES_REJECT) {
+	}
+	if (a.verdict != RULES_REJECT) {
+		rcpt = trace_path(cfg, RULES_PATH_RCPT, in, smtp->server_ip,
+		    &a, &t);
+		if (rcpt != NULL) {
 			rules_check_rcpt(cfg, client, sender, rcpt, &a, &t);
 			note_discard(&a, discard_rule, sizeof discard_rule);
 		}
-		print_steps(&t, 0);
-		rules_trace_free(&t);
-		if (a.verdict == RULES_REJECT) {
-			printf("result: refused: %s   rule=%s\n", a.reply,
-			    a.rule);
-			free(rcpt);
-			return (1);
-		}
-		if (discard_rule[0] != '\0') {
-			printf("result: accepted and discarded   rule=%s\n",
-			    discard_rule);
-			free(rcpt);
-			return (0);
-		}
-		printf("result: accepted   rule=%s\n", a.rule);
 	}
+	print_steps(&t, 0);
+	rules_trace_free(&t);
+	if (a.verdict == RULES_REJECT) {
+		printf("result: refused: %s   rule=%s\n", a.reply, a.rule);
+		free(rcpt);
+		free(sender);
+		return (1);
+	}
+	if (discard_rule[0] != '\0') {
+		printf("result: accepted and discarded   rule=%s\n",
+		    discard_rule);
+		free(rcpt);
+		free(sender);
+		return (0);
+	}
+	printf("result: accepted   rule=%s\n", a.rule);
+route:
 	rules_resolve(cfg, sender, rcpt, &res, &t);
 	print_steps(&t, 0);
 	for (i = 0; i < res.n; i++) {
@@ -140,6 +186,7 @@ trace_one(const struct config *cfg, const struct rules_client *client,
 	rules_result_free(&res);
 	rules_trace_free(&t);
 	free(rcpt);
+	free(sender);
 	return (rc);
 }
 
@@ -183,6 +230,23 @@ verify_one(const struct config *cfg, const char *sender, const char *in)
 	rules_result_free(&res);
 	free(rcpt);
 	return (rc);
+}
+
+/*
+ * The address a client of this mode connects to, when --server does not
+ * say: the first such listen line with an address ("" for "*": then no
+ * IP literal is ours, as for a client whose address is unknown).
+ */
+static const char *
+trace_default_server(const struct config *cfg, enum listen_mode mode)
+{
+	size_t	 i;
+
+	for (i = 0; i < cfg->nlisten; i++)
+		if (cfg->listens[i].mode == mode &&
+		    strcmp(cfg->listens[i].addr, "*") != 0)
+			return (cfg->listens[i].addr);
+	return ("");
 }
 
 /* sendmail -bt: one command per line; readline only on a terminal. */
@@ -231,7 +295,7 @@ trace_bt(const struct config *cfg)
 		if (*p == '\0')
 			printf("usage: /parse ADDRESS\n");
 		else
-			trace_one(cfg, NULL, "", p);
+			trace_one(cfg, NULL, p);
 		fflush(stdout);
 		free(line);
 	}
@@ -243,8 +307,9 @@ cli_trace(int argc, char **argv, const char *confdir)
 {
 	struct diags		 d = { 0 };
 	struct config		*cfg;
-	struct rules_client	 client = { 0 };
-	const char		*from = "", *mode = "relay";
+	struct trace_smtp	 smtp = { 0 };
+	struct rules_client	*client = &smtp.client;
+	const char		*from = "", *mode = "relay", *server = NULL;
 	char			*sender = NULL;
 	enum address_error	 why;
 	int			 bt = 0, bv = 0, i, rc = CLI_EXIT_OK;
@@ -254,18 +319,20 @@ cli_trace(int argc, char **argv, const char *confdir)
 	for (i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--session") == 0)
 			return (cli_trace_session(argc, argv, confdir));
-	client.ip = "127.0.0.1";
+	client->ip = "127.0.0.1";
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--bt") == 0)
 			bt = 1;
 		else if (strcmp(argv[i], "--bv") == 0)
 			bv = 1;
 		else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc)
-			client.ip = argv[++i];
+			client->ip = argv[++i];
+		else if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
+			server = argv[++i];
 		else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
 			from = argv[++i];
 		else if (strcmp(argv[i], "--auth") == 0 && i + 1 < argc)
-			client.auth_user = argv[++i];
+			client->auth_user = argv[++i];
 		else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
 			mode = argv[++i];
 		else if (strcmp(argv[i], "-h") == 0 ||
@@ -279,9 +346,9 @@ cli_trace(int argc, char **argv, const char *confdir)
 			naddr++;
 	}
 	if (strcmp(mode, "relay") == 0)
-		client.mode = LISTEN_RELAY;
+		client->mode = LISTEN_RELAY;
 	else if (strcmp(mode, "submission") == 0)
-		client.mode = LISTEN_SUBMISSION;
+		client->mode = LISTEN_SUBMISSION;
 	else {
 		fprintf(stderr, "hikyaku trace: --mode is relay or "
 		    "submission\n");
@@ -304,10 +371,13 @@ cli_trace(int argc, char **argv, const char *confdir)
 		config_free(cfg);
 		return (rc);
 	}
-	if (client.mode == LISTEN_SUBMISSION && client.auth_user == NULL)
+	if (client->mode == LISTEN_SUBMISSION && client->auth_user == NULL)
 		printf("note: submission mode without --auth: the daemon "
 		    "answers 530 5.7.0 (AUTH required)\n");
-	if (from[0] != '\0' &&
+	smtp.from = from;
+	smtp.server_ip = server != NULL ? server :
+	    trace_default_server(cfg, client->mode);
+	if (bv && from[0] != '\0' &&
 	    address_complete(from, cfg->me, NULL, &sender, &why) == -1) {
 		fprintf(stderr, "hikyaku trace: --from %s: %s\n", from,
 		    address_strerror(why));
@@ -322,8 +392,7 @@ cli_trace(int argc, char **argv, const char *confdir)
 			continue;
 		}
 		if ((bv ? verify_one(cfg, sender != NULL ? sender : "",
-		    argv[i]) : trace_one(cfg, &client, sender != NULL ?
-		    sender : "", argv[i])) != 0)
+		    argv[i]) : trace_one(cfg, &smtp, argv[i])) != 0)
 			rc = CLI_EXIT_FAIL;
 	}
 	free(sender);

@@ -707,7 +707,17 @@ addr_map_parse(enum addr_map_type type, const char *file, const char *text,
 		}
 		if (type == MAP_SENDER_RELAY && strcmp(key, "<>") == 0)
 			e.local = xstrdup("");
-		else if (strchr(key, '@') == NULL) {
+		else if (type == MAP_GENERICS && strchr(key, '@') == NULL) {
+			/* sendmail's bare "user": that user in any local
+			   domain (domain stays NULL). */
+			if (strpbrk(key, "%!\"") != NULL || key[0] == '.') {
+				report(d, file, ml, key, DIAG_ERROR,
+				    "expected user, user@domain or @domain",
+				    key);
+				continue;
+			}
+			e.local = xstrdup(key);
+		} else if (strchr(key, '@') == NULL) {
 			report(d, file, ml, key, DIAG_ERROR,
 			    "expected user@domain or @domain", key);
 			continue;
@@ -790,7 +800,7 @@ addr_map_lookup(const struct addr_map *m, const char *local,
 	if (domain == NULL) {
 		/* Only the null sender has no domain here. */
 		for (size_t i = 0; i < m->n; i++)
-			if (m->v[i].domain == NULL)
+			if (m->v[i].domain == NULL && m->v[i].local[0] == '\0')
 				return &m->v[i];
 		return NULL;
 	}
@@ -806,16 +816,36 @@ addr_map_lookup(const struct addr_map *m, const char *local,
 	return NULL;
 }
 
+/* A bare "user" key (generics only), for a sender in a local domain. */
+static const struct addr_map_entry *
+addr_map_lookup_user(const struct addr_map *m, const char *local)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].domain == NULL && m->v[i].local[0] != '\0' &&
+		    ascii_strcasecmp(m->v[i].local, local) == 0)
+			return &m->v[i];
+	return NULL;
+}
+
 char *
 generics_rewrite(const struct addr_map *m, const char *local,
-    const char *domain, const struct addr_map_entry **rule)
+    const char *domain, int domain_is_local,
+    const struct addr_map_entry **rule)
 {
-	const struct addr_map_entry *e = addr_map_lookup(m, local, domain);
+	const struct addr_map_entry *e = NULL;
 	char *s;
 
+	/* sendmail's order: user@domain, then user (local domains only),
+	   then @domain. */
+	if (m != NULL && domain != NULL) {
+		e = addr_map_lookup(m, local, domain);
+		if ((e == NULL || e->local == NULL) && domain_is_local &&
+		    addr_map_lookup_user(m, local) != NULL)
+			e = addr_map_lookup_user(m, local);
+	}
 	if (rule != NULL)
 		*rule = e;
-	if (e == NULL || domain == NULL)
+	if (e == NULL)
 		return NULL;
 	xasprintf(&s, "%s@%s", e->to_local != NULL ? e->to_local : local,
 	    e->to_domain);

@@ -187,7 +187,8 @@ struct addr_map_entry {
 	int		 line;
 	char		*key;		/* as written */
 	char		*local;		/* NULL for @domain; "" for <> */
-	char		*domain;	/* canonical; NULL for <> */
+	char		*domain;	/* canonical; NULL for <> and for a
+					   generics bare "user" key */
 	char		*value;		/* as written */
 	struct maps_nexthop nexthop;	/* sender_relay */
 	char		*to_local;	/* generics: NULL for @domain values */
@@ -205,7 +206,11 @@ int	 sender_relay_parse(const char *file, const char *text,
 	    struct addr_map **out, struct diags *d);
 int	 sender_relay_load(const char *path, struct addr_map **out,
 	    struct diags *d);
-/* generics: the value is user@domain or @domain. */
+/*
+ * generics: the key is user@domain, @domain, or a bare user (sendmail's
+ * genericstable: that user in any local domain); the value is
+ * user@domain or @domain.
+ */
 int	 generics_parse(const char *file, const char *text,
 	    struct addr_map **out, struct diags *d);
 int	 generics_load(const char *path, struct addr_map **out,
@@ -219,11 +224,13 @@ void	 addr_map_free(struct addr_map *);
 const struct addr_map_entry *addr_map_lookup(const struct addr_map *,
 	    const char *local, const char *domain);
 /*
- * Generics rewrite of local@domain: the new address (allocated) when an
- * entry matches, the user part kept for @domain values; NULL otherwise.
- * *rule (may be NULL) names the entry.
+ * Generics rewrite of local@domain, trying user@domain, then a bare user
+ * key when domain_is_local (me or local-host-names), then @domain: the
+ * new address (allocated) when an entry matches, the user part kept for
+ * @domain values; NULL otherwise. *rule (may be NULL) names the entry.
  */
 char	*generics_rewrite(const struct addr_map *, const char *local,
-	    const char *domain, const struct addr_map_entry **rule);
+	    const char *domain, int domain_is_local,
+	    const struct addr_map_entry **rule);
 
 #endif

@@ -137,17 +137,26 @@ alias_is_local(const char *domain, void *arg)
 }
 
 /*
- * :include: files may name files and pipes only when root or we own
- * them: a user's ~/.forward-style include must not run commands as us.
+ * :include: files may name files and pipes only when root or the daemon's
+ * `user` owns them: a user's ~/.forward-style include must not run
+ * commands as the daemon. Judged for the configured user, not for
+ * whoever runs this code, so the tracer (run as root or anyone) answers
+ * as the daemon does.
  */
 static int
 include_trusted(const char *path, void *arg)
 {
-	struct stat	 st;
+	const struct config	*cfg = arg;
+	const struct passwd	*pw;
+	struct stat		 st;
 
 	if (stat(path, &st) == -1)
 		return (0);
-	return (st.st_uid == 0 || st.st_uid == geteuid());
+	if (st.st_uid == 0)
+		return (1);
+	pw = cfg->user != NULL && cfg->user[0] != '\0' ?
+	    getpwnam(cfg->user) : NULL;
+	return (pw != NULL && st.st_uid == pw->pw_uid);
 }
 
 static const char *
@@ -199,6 +208,87 @@ answer_init(struct rules_answer *a)
 }
 
 /* ---- SMTP stages ---- */
+
+/* Numeric address to 16 bytes, IPv4 as IPv4-mapped IPv6. */
+static int
+ip_bytes(const char *ip, struct in6_addr *out)
+{
+	struct in_addr	 a4;
+
+	if (inet_pton(AF_INET6, ip, out) == 1)
+		return (0);
+	if (inet_pton(AF_INET, ip, &a4) != 1)
+		return (-1);
+	memset(out, 0, sizeof *out);
+	out->s6_addr[10] = 0xff;
+	out->s6_addr[11] = 0xff;
+	memcpy(&out->s6_addr[12], &a4, 4);
+	return (0);
+}
+
+int
+rules_literal_is_ours(const char *lit, void *server_ip)
+{
+	const char	*ip = server_ip;
+	struct in6_addr	 a, b;
+
+	if (ip == NULL || ip[0] == '\0' || ip_bytes(lit, &a) == -1 ||
+	    ip_bytes(ip, &b) == -1)
+		return (0);
+	return (memcmp(&a, &b, sizeof a) == 0);
+}
+
+int
+rules_parse_path(const struct config *cfg, enum rules_path which,
+    const char *arg, const char *server_ip, struct address *out,
+    const char **params, struct rules_answer *a, struct rules_trace *t)
+{
+	enum address_error	 why;
+	const char		*rest;
+
+	answer_init(a);
+	if (address_parse_path(arg, which == RULES_PATH_MAIL,
+	    rules_literal_is_ours, (void *)server_ip, out, &rest,
+	    &why) == -1) {
+		a->verdict = RULES_REJECT;
+		if (which == RULES_PATH_MAIL)
+			snprintf(a->reply, sizeof a->reply, "501 5.1.7 Bad "
+			    "sender address syntax: %s", address_strerror(why));
+		else if (why == ADDR_ROUTING || why == ADDR_SOURCE_ROUTE ||
+		    why == ADDR_QUOTED_SPECIAL || why == ADDR_IP_LITERAL)
+			snprintf(a->reply, sizeof a->reply, "554 5.7.1 Relay "
+			    "access denied: %s", address_strerror(why));
+		else
+			snprintf(a->reply, sizeof a->reply, "501 5.1.3 Bad "
+			    "recipient address syntax: %s",
+			    address_strerror(why));
+		if (why == ADDR_IP_LITERAL)
+			step(t, 0, RULES_BUILTIN, "address: %s (the client "
+			    "connected to %s)", address_strerror(why),
+			    server_ip != NULL && server_ip[0] != '\0' ?
+			    server_ip : "an unknown address");
+		else
+			step(t, 0, RULES_BUILTIN, "address: %s",
+			    address_strerror(why));
+		return (-1);
+	}
+	if (which == RULES_PATH_RCPT && *rest != '\0') {
+		a->verdict = RULES_REJECT;
+		snprintf(a->reply, sizeof a->reply, "555 5.5.4 Unsupported "
+		    "option: %s", rest);
+		step(t, 0, RULES_BUILTIN, "address: parameters after it");
+		address_free(out);
+		return (-1);
+	}
+	if (out->domain == NULL && !address_is_null(out))
+		out->domain = xstrdup(cfg->me);
+	else if (out->domain != NULL && out->domain[0] == '[')
+		step(t, 0, RULES_BUILTIN, "address literal %s: the address "
+		    "the client connected to", out->domain);
+	if (params != NULL)
+		*params = rest;
+	return (0);
+}
 
 static int
 client_relays(const struct config *cfg, const struct rules_client *c,
@@ -838,7 +928,8 @@ rules_resolve(const struct config *cfg, const char *sender, const char *rcpt,
 	if (sender[0] != '\0' && cfg->generics != NULL) {
 		split_addr(sender, &local, &domain);
 		res->sender = generics_rewrite(cfg->generics, local,
-		    domain != NULL ? domain : cfg->me, &g);
+		    domain != NULL ? domain : cfg->me,
+		    domain_is_local(cfg, domain), &g);
 		free(local);
 		free(domain);
 	}

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 
+#include "address.h"
 #include "config.h"
 #include "remotes.h"
 
@@ -58,6 +59,30 @@ struct rules_answer {
 	char			 rule[256];	/* "access:7", "built-in" */
 	int			 relay;		/* connect: the client may relay */
 };
+
+/*
+ * An address_literal_fn: a literal is ours when it names the address the
+ * client connected to (server_ip, a numeric string; NULL or "": none is
+ * ours). An IPv4-mapped IPv6 address counts as its IPv4 address.
+ */
+int	 rules_literal_is_ours(const char *lit, void *server_ip);
+
+enum rules_path { RULES_PATH_MAIL, RULES_PATH_RCPT };
+
+/*
+ * The argument of MAIL FROM: or RCPT TO: (after the colon) as the daemon
+ * parses it before any access stage, with IP literals judged by
+ * rules_literal_is_ours(server_ip). A refused address fills a (verdict
+ * RULES_REJECT, reply, rule "built-in") and returns -1: at RCPT the relay
+ * tricks (% and ! routing, source routes, quoted local parts holding @ %
+ * or !, literals not ours) are refused as relaying with 554 5.7.1, other
+ * errors 501; RCPT parameters are refused with 555. On success, 0 and
+ * *out (address_free it) with a bare local part completed with @me, and
+ * *params (may be NULL) at the ESMTP parameters of MAIL.
+ */
+int	 rules_parse_path(const struct config *, enum rules_path,
+	    const char *arg, const char *server_ip, struct address *out,
+	    const char **params, struct rules_answer *, struct rules_trace *);
 
 /*
  * One function per SMTP stage. They never fail; trace may be NULL.

@@ -760,22 +760,6 @@ cmd_ehlo(struct session *s, const char *arg)
 	return (CMD_OK);
 }
 
-/* An IP literal is ours when it is the address the client connected to. */
-static int
-literal_is_ours(const char *lit, void *arg)
-{
-	const struct session	*s = arg;
-	struct in6_addr		 a, b;
-	int			 fa, fb;
-
-	fa = strchr(lit, ':') != NULL ? AF_INET6 : AF_INET;
-	fb = strchr(s->local_ip, ':') != NULL ? AF_INET6 : AF_INET;
-	if (fa != fb || inet_pton(fa, lit, &a) != 1 ||
-	    inet_pton(fb, s->local_ip, &b) != 1)
-		return (0);
-	return (memcmp(&a, &b, fa == AF_INET ? 4 : 16) == 0);
-}
-
 /* "local@domain" with a bare local part completed with @me. */
 static char *
 address_text(const struct address *a)
@@ -804,7 +788,6 @@ static enum cmd_result
 cmd_mail(struct session *s, const char *arg)
 {
 	struct address		 a;
-	enum address_error	 why;
 	const char		*params;
 	char			*kw, *val, *end, *sender;
 	int			 r, smtputf8 = 0, body8 = 0;
@@ -823,10 +806,9 @@ cmd_mail(struct session *s, const char *arg)
 		reply_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return (CMD_FAIL);
 	}
-	if (address_parse_path(skip_ws(arg + 5), 1, literal_is_ours, s, &a,
-	    &params, &why) == -1) {
-		reply_error(s, "501 5.1.7 Bad sender address syntax: %s",
-		    address_strerror(why));
+	if (rules_parse_path(srv_cfg, RULES_PATH_MAIL, skip_ws(arg + 5),
+	    s->local_ip, &a, &params, &ans, NULL) == -1) {
+		reply_error(s, "%s", ans.reply);
 		return (CMD_FAIL);
 	}
 	while ((r = address_next_param(&params, &kw, &val)) == 1) {
@@ -923,8 +905,6 @@ static enum cmd_result
 rcpt_judge(struct session *s, const char *arg)
 {
 	struct address		 a;
-	enum address_error	 why;
-	const char		*params;
 	char			*text;
 	struct smtp_tx		*tx = s->tx;
 	struct rules_client	 client;
@@ -935,43 +915,26 @@ rcpt_judge(struct session *s, const char *arg)
 		reply_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return (CMD_FAIL);
 	}
-	if (address_parse_path(skip_ws(arg + 3), 0, literal_is_ours, s, &a,
-	    &params, &why) == -1) {
-		switch (why) {
-		case ADDR_ROUTING:
-		case ADDR_SOURCE_ROUTE:
-		case ADDR_QUOTED_SPECIAL:
-		case ADDR_IP_LITERAL:
-			/* The relay tricks: refused as relaying. */
-			explain(s, "address: %s   [built-in]",
-			    address_strerror(why));
-			explain(s, "rule: built-in");
-			log_decision(s, "reject", "RCPT", NULL, NULL,
-			    "built-in", "554 5.7.1 Relay access denied: %s",
-			    address_strerror(why));
-			reply_error(s, "554 5.7.1 Relay access denied: %s",
-			    address_strerror(why));
-			break;
-		default:
-			reply_error(s, "501 5.1.3 Bad recipient address "
-			    "syntax: %s", address_strerror(why));
-			break;
-		}
-		return (CMD_FAIL);
-	}
-	if (*params != '\0') {
-		address_free(&a);
-		reply_error(s, "555 5.5.4 Unsupported option: %s", params);
+	/* The same parse (relay tricks, literals) as `hikyaku trace`. */
+	if (rules_parse_path(srv_cfg, RULES_PATH_RCPT, skip_ws(arg + 3),
+	    s->local_ip, &a, NULL, &ans, srv_test ? &t : NULL) == -1) {
+		explain_steps(s, &t, &ans);
+		rules_trace_free(&t);
+		log_decision(s, "reject", "RCPT", NULL, NULL, ans.rule, "%s",
+		    ans.reply);
+		reply_error(s, "%s", ans.reply);
 		return (CMD_FAIL);
 	}
 	if (a.input_utf8 && !tx->smtputf8) {
 		address_free(&a);
+		rules_trace_free(&t);
 		reply_error(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode "
 		    "address");
 		return (CMD_FAIL);
 	}
 	if (tx->nrcpt_ok + tx->ndiscard >= s->lim.max_recipients) {
 		address_free(&a);
+		rules_trace_free(&t);
 		reply_error(s, "452 4.5.3 Error: too many recipients");
 		return (CMD_FAIL);
 	}

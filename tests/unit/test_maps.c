@@ -499,26 +499,58 @@ test_generics(void **state)
 	    &m, &d), 0);
 	assert_int_equal(d.n, 0);
 
-	s = generics_rewrite(m, "root", "host.local", &rule);
+	s = generics_rewrite(m, "root", "host.local", 0, &rule);
 	assert_string_equal(s, "admin@example.org");
 	assert_int_equal(rule->line, 2);
 	free(s);
 	/* @domain values keep the user part. */
-	s = generics_rewrite(m, "Kim", "HOST.local", &rule);
+	s = generics_rewrite(m, "Kim", "HOST.local", 0, &rule);
 	assert_string_equal(s, "Kim@example.org");
 	assert_int_equal(rule->line, 3);
 	free(s);
-	s = generics_rewrite(m, "joe", "host.local", &rule);
+	s = generics_rewrite(m, "joe", "host.local", 0, &rule);
 	assert_string_equal(s, "joe@joe.example");
 	assert_int_equal(rule->line, 4);
 	free(s);
-	assert_null(generics_rewrite(m, "x", "other.example", &rule));
+	assert_null(generics_rewrite(m, "x", "other.example", 0, &rule));
 	assert_null(rule);
 	addr_map_free(m);
 
 	assert_int_equal(generics_parse("generics",
 	    "@host.local   example.org\n", &m, &d), -1);
 	assert_int_equal(only_error(&d)->col, 15);
+	diags_free(&d);
+
+	/* sendmail's bare "user" key: that user in any local domain, tried
+	   after user@domain and before @domain. */
+	assert_int_equal(generics_parse("generics",
+	    "kim                 kim.sato@example.org\n"	/* 1 */
+	    "kim@host.local      kim@host.example\n"	/* 2 */
+	    "@local.test         @example.org\n",		/* 3 */
+	    &m, &d), 0);
+	assert_int_equal(d.n, 0);
+	s = generics_rewrite(m, "Kim", "local.test", 1, &rule);
+	assert_string_equal(s, "kim.sato@example.org");
+	assert_int_equal(rule->line, 1);
+	free(s);
+	s = generics_rewrite(m, "kim", "host.local", 1, &rule);
+	assert_string_equal(s, "kim@host.example");
+	assert_int_equal(rule->line, 2);
+	free(s);
+	/* Not a local domain: the bare key does not apply. */
+	assert_null(generics_rewrite(m, "kim", "other.example", 0, &rule));
+	s = generics_rewrite(m, "kim", "local.test", 0, &rule);
+	assert_string_equal(s, "kim@example.org");
+	assert_int_equal(rule->line, 3);
+	free(s);
+	/* The bare key never stands for the null sender. */
+	assert_null(addr_map_lookup(m, "", NULL));
+	addr_map_free(m);
+
+	assert_int_equal(generics_parse("generics",
+	    "\na%b    x@example.org\n", &m, &d), -1);
+	assert_int_equal(only_error(&d)->line, 2);
+	assert_int_equal(only_error(&d)->col, 1);
 	diags_free(&d);
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pwd.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -22,6 +23,13 @@
 #include "util.h"
 
 static char confdir[] = "/tmp/test_rules.XXXXXX";
+static const char aliases_text[] =
+    "# aliases\n"
+    "project: takagi, iida, support@example.com\n"
+    "postmaster: root\n"
+    "root: root, /var/mail/root\n"
+    "bin: /dev/null\n"
+    "prog: \"|/usr/bin/procmail\"\n";
 
 static void
 put(const char *name, const char *text)
@@ -68,13 +76,7 @@ setup(void **state)
 	    "To:partner.example RELAY\n"
 	    "From:spammer@bad.example REJECT\n"
 	    "To:blocked@example.jp ERROR:550 5.7.1 go away\n");
-	put("aliases",
-	    "# aliases\n"
-	    "project: takagi, iida, support@example.com\n"
-	    "postmaster: root\n"
-	    "root: root, /var/mail/root\n"
-	    "bin: /dev/null\n"
-	    "prog: \"|/usr/bin/procmail\"\n");
+	put("aliases", aliases_text);
 	put("transport",
 	    "# transport\n"
 	    "foo.com      smtp:[mail.foo.com]:465\n"
@@ -86,7 +88,8 @@ setup(void **state)
 	put("sasl_passwd",
 	    "[submit.special.example]:587 su:sp\n"
 	    "[backup.example.net]:25 bu:bp\n");
-	put("generics", "joe@mail.example.jp joe@example.org\n");
+	put("generics", "joe@mail.example.jp joe@example.org\n"
+	    "kim kim.sato@example.org\n");
 	return (0);
 }
 
@@ -285,7 +288,141 @@ test_routes(void **state)
 	assert_string_equal(r.sender, "joe@example.org");
 	assert_string_equal(r.sender_rule, "generics:1");
 	rules_result_free(&r);
+	/* A bare "user" key: that user in every local domain, no other. */
+	rules_resolve(cfg, "kim@example.jp", "u@other.example", &r, NULL);
+	assert_string_equal(r.sender, "kim.sato@example.org");
+	assert_string_equal(r.sender_rule, "generics:2");
+	rules_result_free(&r);
+	rules_resolve(cfg, "kim@other.example", "u@other.example", &r, NULL);
+	assert_string_equal(r.sender, "kim@other.example");
+	assert_null(r.sender_rule);
+	rules_result_free(&r);
 	config_free(cfg);
+}
+
+/*
+ * MAIL/RCPT arguments: the one parse the daemon and the tracer share.
+ * Relay tricks are refused as relaying; an IP literal is ours only when
+ * it is the address the client connected to.
+ */
+static void
+test_parse_path(void **state)
+{
+	struct config		*cfg = load();
+	struct rules_answer	 a;
+	struct rules_trace	 t = { 0 };
+	struct address		 addr;
+	const char		*params;
+	static const char *const tricks[] = {
+		"<user%elsewhere.org@example.jp>",
+		"<elsewhere.org!user@example.jp>",
+		"<@example.jp:user@elsewhere.org>",
+		"<\"user@elsewhere.org\"@example.jp>",
+		"<user@[192.0.2.7]>",
+	};
+	size_t			 i;
+
+	for (i = 0; i < sizeof tricks / sizeof tricks[0]; i++) {
+		assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT,
+		    tricks[i], "127.0.0.1", &addr, NULL, &a, &t), -1);
+		assert_int_equal(a.verdict, RULES_REJECT);
+		assert_memory_equal(a.reply, "554 5.7.1 Relay access denied: ",
+		    31);
+		assert_string_equal(a.rule, "built-in");
+	}
+	assert_string_equal(t.v[4].text, "address: address literal is not "
+	    "this host (the client connected to 127.0.0.1)");
+	rules_trace_free(&t);
+	/* In MAIL FROM: the same forms are only bad syntax. */
+	assert_int_equal(rules_parse_path(cfg, RULES_PATH_MAIL, tricks[0],
+	    "127.0.0.1", &addr, NULL, &a, NULL), -1);
+	assert_memory_equal(a.reply, "501 5.1.7 ", 10);
+	assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT, "<a b@x>",
+	    "127.0.0.1", &addr, NULL, &a, NULL), -1);
+	assert_memory_equal(a.reply, "501 5.1.3 ", 10);
+	assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT,
+	    "<u@example.jp> NOTIFY=NEVER", "127.0.0.1", &addr, NULL, &a,
+	    NULL), -1);
+	assert_string_equal(a.reply, "555 5.5.4 Unsupported option: "
+	    "NOTIFY=NEVER");
+
+	/* Our own address, also as IPv6 and IPv4-mapped. */
+	assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT,
+	    "<root@[127.0.0.1]>", "127.0.0.1", &addr, NULL, &a, NULL), 0);
+	assert_string_equal(addr.domain, "[127.0.0.1]");
+	address_free(&addr);
+	assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT,
+	    "<root@[127.0.0.1]>", "::ffff:127.0.0.1", &addr, NULL, &a,
+	    NULL), 0);
+	address_free(&addr);
+	assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT,
+	    "<root@[IPv6:::1]>", "::1", &addr, NULL, &a, NULL), 0);
+	address_free(&addr);
+	assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT,
+	    "<root@[127.0.0.1]>", "", &addr, NULL, &a, NULL), -1);
+	assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT,
+	    "<root@[127.0.0.1]>", NULL, &addr, NULL, &a, NULL), -1);
+	assert_false(rules_literal_is_ours("127.0.0.2", "127.0.0.1"));
+	assert_false(rules_literal_is_ours("::1", "127.0.0.1"));
+
+	/* A bare local part is completed with me; <> only in MAIL. */
+	assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT, "<Postmaster>",
+	    "", &addr, NULL, &a, NULL), 0);
+	assert_string_equal(addr.domain, "mail.example.jp");
+	address_free(&addr);
+	assert_int_equal(rules_parse_path(cfg, RULES_PATH_MAIL,
+	    "<> SIZE=10", "", &addr, &params, &a, NULL), 0);
+	assert_true(address_is_null(&addr));
+	assert_string_equal(params, "SIZE=10");
+	address_free(&addr);
+	assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT, "<>", "",
+	    &addr, NULL, &a, NULL), -1);
+	config_free(cfg);
+}
+
+/*
+ * :include: files may name pipes and files when root or the configured
+ * `user` owns them, whoever runs the code (the tracer as root agrees
+ * with the daemon as `user`).
+ */
+static void
+test_include_trust(void **state)
+{
+	struct config		*cfg;
+	struct rules_result	 r;
+	const struct passwd	*pw;
+	char			*inc, *text;
+
+	xasprintf(&inc, "%s/inc", confdir);
+	put("inc", "\"|/bin/cat\"\n");
+	xasprintf(&text, "# aliases\nlist: :include:%s\n", inc);
+	put("aliases", text);
+	free(text);
+	pw = getpwnam("nobody");
+	if (geteuid() != 0 || pw == NULL ||
+	    chown(inc, pw->pw_uid, pw->pw_gid) == -1) {
+		put("aliases", aliases_text);
+		free(inc);
+		skip();
+	}
+	/* Owned by nobody, configured user root: the pipe is refused. */
+	cfg = load();
+	rules_resolve(cfg, "", "list@example.jp", &r, NULL);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.v[0].kind, RULES_DEST_ERROR);
+	rules_result_free(&r);
+	config_free(cfg);
+	/* The daemon's user owns it: trusted, though we run as root. */
+	put("hikyaku.conf", "me = mail.example.jp\nuser = nobody\n");
+	cfg = load();
+	rules_resolve(cfg, "", "list@example.jp", &r, NULL);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.v[0].kind, RULES_DEST_PIPE);
+	rules_result_free(&r);
+	config_free(cfg);
+	put("hikyaku.conf", "me = mail.example.jp\nuser = root\n");
+	put("aliases", aliases_text);
+	free(inc);
 }
 
 /* smtp_tls drives hops outside remotes; remotes lines keep their own. */
@@ -377,6 +514,8 @@ main(void)
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_smtp_tls_policy),
 		cmocka_unit_test(test_credentials),
+		cmocka_unit_test(test_parse_path),
+		cmocka_unit_test(test_include_trust),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
