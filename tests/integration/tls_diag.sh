@@ -8,22 +8,9 @@
 
 need_cmd certtool
 [ -x "$top_builddir/hikyaku" ] || fail "no $top_builddir/hikyaku (not built?)"
-C=$T/certs
-"$HK_LIBDIR/tls/mkcerts_diag.sh" "$C" >"$T/log/mkcerts.log" 2>&1 ||
-	fail "making certificates failed: $(cat "$T/log/mkcerts.log")"
+. "$HK_LIBDIR/tls/diag_lib.sh"
+diag_certs
 hk_conf
-
-# serve NAME MODE CERT KEY [server options]: start a test server, sets
-# PORT_NAME once it listens.
-serve() {
-	local name=$1 mode=$2 cert=$3 key=$4
-	shift 4
-	hk_bg "srv-$name" "$PY" "$HK_LIBDIR/tls/smtp_tls_server.py" --mode "$mode" \
-		${cert:+--cert "$C/$cert"} ${key:+--key "$C/$key"} \
-		--portfile "$T/port-$name" "$@"
-	wait_for 10 test -s "$T/port-$name" || fail "server $name did not start"
-	printf -v "PORT_$name" '%s' "$(cat "$T/port-$name")"
-}
 
 OUT=$T/out
 # check WANT-RC ARGS...: run `hikyaku tls check`, output in $OUT.
@@ -39,18 +26,18 @@ says() { # REGEX [WHAT]
 	grep -Eq -- "$1" "$OUT" || { cat "$OUT" >&2; fail "${2:-output} lacks /$1/"; }
 }
 
-serve good starttls good-chain.pem good.key
-serve leafonly starttls good.crt good.key
-serve expired starttls expired.crt expired.key
-serve expclock starttls expired.crt expired.key --banner-date "Tue, 01 May 2001 12:00:00 +0000"
-serve future starttls future.crt future.key
-serve mx starttls mx.crt mx.key
-serve self starttls self.crt self.key
-serve weak starttls weak.crt weak.key
-serve sha1 starttls sha1.crt sha1.key
-serve revoked starttls revoked.crt revoked.key
-serve plain nostarttls "" ""
-serve ssl ssl good-chain.pem good.key
+diag_serve good starttls good-chain.pem good.key
+diag_serve leafonly starttls good.crt good.key
+diag_serve expired starttls expired.crt expired.key
+diag_serve expclock starttls expired.crt expired.key --banner-date "Tue, 01 May 2001 12:00:00 +0000"
+diag_serve future starttls future.crt future.key
+diag_serve mx starttls mx.crt mx.key
+diag_serve self starttls self.crt self.key
+diag_serve weak starttls weak.crt weak.key
+diag_serve sha1 starttls sha1.crt sha1.key
+diag_serve revoked starttls revoked.crt revoked.key
+diag_serve plain nostarttls "" ""
+diag_serve ssl ssl good-chain.pem good.key
 
 # 1. All good: chain shown, verified, exit 0.
 check 0 "localhost:$PORT_good" --starttls --cafile "$C/ca.crt"
