@@ -1098,12 +1098,15 @@ queue_footer(void)
 	static char buf[200];
 
 	if (Q.view)
-		return "r retry  h hold  l release  d delete  b bounce  "
-		    "L log  q back";
+		return "↑↓/PgUp/PgDn scroll  g/G top/end  r retry  h hold  "
+		    "l release  d delete  b bounce  F flush  L log  q back";
 	if (tui_list_prompting(Q.list))
 		return tui_list_footer(Q.list);
-	snprintf(buf, sizeof(buf), "Enter open  r retry  h hold  l release  "
-	    "d delete  b bounce  F flush  L log  %s", tui_list_footer(Q.list));
+	/* With a selection, Esc (drop it) matters more than Enter. */
+	snprintf(buf, sizeof(buf), "%s  r retry  h hold  l release  "
+	    "d delete  b bounce  F flush  L log  %s  R reload",
+	    tui_list_nselected(Q.list) ? "Esc unselect" : "Enter open",
+	    tui_list_footer(Q.list));
 	return buf;
 }
 

@@ -347,6 +347,32 @@ tui_list_select_none(struct tui_list *l)
 	l->nselected = 0;
 }
 
+void
+tui_list_select_shown(struct tui_list *l)
+{
+	size_t i;
+
+	rebuild(l);
+	tui_list_select_none(l);
+	for (i = 0; i < l->nview; i++)
+		l->view[i]->selected = 1;
+	l->nselected = l->nview;
+}
+
+/* Every shown row, and only those, selected already? */
+static int
+shown_selected(struct tui_list *l)
+{
+	size_t i;
+
+	if (l->nselected != l->nview || l->nview == 0)
+		return 0;
+	for (i = 0; i < l->nview; i++)
+		if (!l->view[i]->selected)
+			return 0;
+	return 1;
+}
+
 size_t
 tui_list_nselected(const struct tui_list *l)
 {
@@ -490,6 +516,16 @@ tui_list_key(struct tui_list *l, const struct tui_key *k)
 			move_to(l, l->cur_idx + 1);
 		}
 		return 1;
+	case '*':
+		/* Pressed again it undoes itself, like a toggle. */
+		if (shown_selected(l)) {
+			tui_list_select_none(l);
+			tui_message("selection cleared");
+		} else {
+			tui_list_select_shown(l);
+			tui_message("%zu selected", l->nselected);
+		}
+		return 1;
 	case '/':
 		l->prompt = PROMPT_SEARCH;
 		tui_field_set(&l->field, "");
@@ -528,7 +564,9 @@ tui_list_footer(const struct tui_list *l)
 {
 	if (l->prompt != PROMPT_NONE)
 		return "Enter apply  Esc cancel";
-	return "Space select  / search  \\ filter  s sort";
+	/* Short labels: with a screen's own keys this has to fit in two
+	 * lines of 80 columns; `s` sort and `S` reverse are in the help. */
+	return "Spc/* select  / find  n/N next  \\ filter";
 }
 
 void

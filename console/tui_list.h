@@ -2,7 +2,7 @@
  * tui_list: the console's list widget (DESIGN §8): virtual scrolling over
  * any number of rows (only the visible ones are drawn, so 100,000 rows
  * cost no more per keystroke than 20), sorting by column, `/` search,
- * filtering, multi-select with Space.
+ * filtering, multi-select with Space or `*` (all rows the filter shows).
  *
  * Rows belong to the caller and are identified by a unique string key
  * (the queue ID). The list keeps them in key order, so live updates
@@ -64,6 +64,8 @@ void		*tui_list_current(struct tui_list *);
  */
 void		**tui_list_targets(struct tui_list *, size_t *n);
 void		 tui_list_select_none(struct tui_list *);
+/* Select exactly the rows shown (the filter's matches); others drop. */
+void		 tui_list_select_shown(struct tui_list *);
 size_t		 tui_list_nselected(const struct tui_list *);
 
 /* Filter: show only rows matching text (NULL or "" for all). */
@@ -73,8 +75,8 @@ void		 tui_list_sort(struct tui_list *, int col, int descending);
 
 /*
  * Navigation and list keys: arrows, j/k, PgUp/PgDn, g/G, Home/End,
- * Space select, `/` search (then n/N), `\` filter, `s` next sort column,
- * `S` reverse. While the search or filter prompt is open every printable
+ * Space select, `*` select every shown row (again: none), `/` search
+ * (then n/N), `\` filter, `s` next sort column, `S` reverse. While the search or filter prompt is open every printable
  * key goes to it. Returns 1 when handled.
  */
 int		 tui_list_key(struct tui_list *, const struct tui_key *);

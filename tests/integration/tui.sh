@@ -114,7 +114,23 @@ check_screens() { # COLS ROWS
 	keys 2
 	see 'Queue: 3 messages'
 	see "^$Q1 "
+	# The list's footer fits, framework keys included.
 	see 'r retry +h hold'
+	see 'R reload'
+	see 'n/N next'
+	see '\? help +q quit'
+	# The message view, its footer with scrolling and F flush.
+	keys g Enter
+	see "Message $Q1"
+	see 'g/G top/end'
+	see 'F flush +L log +q back'
+	keys q
+	see 'Queue: 3 messages'
+	keys 8
+	see '/remote N'
+	see 'F1 help'
+	keys F2
+	see 'Queue: 3 messages'
 	keys 0
 	see 'Log: [0-9]+ line'
 	keys F1
@@ -262,13 +278,109 @@ keys 2
 gone 'spool, read-only' 15
 see 'Queue: 2 messages'
 
-# --- NO_COLOR still draws everything ---
+# --- search, sort, filter + select all, bounce, flush ---
+# Two more messages to another domain; the second is the biggest.
+big=$(printf '%0200d\n' $(seq 1 20))
+for i in 1 2; do
+	{
+		printf 'Subject: filtered %s\n\nhello\n' "$i"
+		[ "$i" = 2 ] && printf '%s\n' "$big"
+	} | hk_sendmail -f "carol$i@example.org" "dave$i@filter.example" ||
+		fail "sendmail failed"
+done
+wait_for 30 eval '[ "$(hk_queue_count)" = 4 ]' || fail "messages not queued"
+see 'Queue: 4 messages'
+qids_to() { # DOMAIN: the queue IDs of messages to it, by arrival
+	hk_cli queue list --json | "$PY" -c '
+import json, sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if any(r["addr"].endswith(sys.argv[1]) for r in m["recipients"]):
+        print(m["qid"])' "$1" | sort
+}
+DIDS=($(qids_to @filter.example))
+[ ${#DIDS[@]} = 2 ] || fail "want 2 messages to filter.example: ${DIDS[*]}"
+# `/` finds the first match after the cursor, n the next; L shows which.
+keys g / 'filter.example' Enter L
+see "Log: .*filter: ${DIDS[0]}"
+keys Escape 2 n L
+see "Log: .*filter: ${DIDS[1]}"
+keys Escape 2
+# s sorts by size: the last row is the biggest message; S reverses.
+keys s
+see 'sorted by size'
+keys G L
+see "Log: .*filter: ${DIDS[1]}"
+keys Escape 2 S g L
+see "Log: .*filter: ${DIDS[1]}"
+keys Escape 2
+# Filter by the domain, select all shown, hold: exactly those two.
+keys '\' C-u 'filter.example' Enter
+see 'filter: filter\.example'
+see '2 shown, 0 selected'
+keys '*'
+see '2 shown, 2 selected'
+see 'Esc unselect'
+[ "$(qstate "${QIDS[2]}")" != held ] || fail "${QIDS[2]} is held already"
+keys h
+wait_for 10 eval '[ "$(qstate "${DIDS[0]}")" = held ] && [ "$(qstate "${DIDS[1]}")" = held ]' ||
+	fail "filter + * + h did not hold the two messages"
+[ "$(qstate "${QIDS[2]}")" != held ] || fail "filter + * + h held ${QIDS[2]} too"
+# Bounce asks with the count; n keeps them, y bounces both.
+keys '*' b
+see 'Bounce now 2 messages\?'
+keys n
+gone 'Bounce now'
+[ "$(qstate "${DIDS[0]}")" = held ] || fail "n bounced anyway"
+keys b
+see 'Bounce now 2 messages\?'
+keys y
+wait_for 10 eval '[ -z "$(qstate "${DIDS[0]}")" ] && [ -z "$(qstate "${DIDS[1]}")" ]' ||
+	fail "b y did not bounce the two messages"
+[ -n "$(qstate "$Q2")" ] || fail "b y bounced $Q2 too"
+# Delete asks with the count of what is selected (all shown, no filter).
+keys '\' C-u Enter
+gone 'filter: filter'
+keys '*'
+n=$(hk_queue_count)
+keys d
+see "Delete $n messages\?"
+keys n Escape
+see 'Enter open'
+[ "$(hk_queue_count)" = "$n" ] || fail "d n deleted"
+# F flushes the whole queue.
+keys F
+wait_for 10 grep -q 'queue flush requested' "$T/log/hikyaku.log" ||
+	fail "F did not flush"
+
+# --- colours: escape codes with them, none with NO_COLOR ---
+# capture-pane -e keeps the attributes; a colour is SGR 30-38, 40-48,
+# 90-97 or 100-107 (39 and 49, the default colours, tmux writes anyway).
+colours() {
+	"${TM[@]}" capture-pane -e -p -t hk | "$PY" -c '
+import re, sys
+n = 0
+for m in re.finditer(r"\x1b\[([0-9;:]*)m", sys.stdin.read()):
+    for p in re.split("[;:]", m.group(1)):
+        if p and int(p) in set(range(30, 39)) | set(range(40, 49)) | \
+                set(range(90, 98)) | set(range(100, 108)):
+            n += 1
+print(n)'
+}
+keys 1
+see 'hikyakud .* is running'
+[ "$(colours)" -gt 0 ] || fail "no colour escape codes without NO_COLOR"
 keys q
 wait_for 10 eval '! "${TM[@]}" has-session -t hk' || fail "q did not quit"
 tmux_start 80 24 \
 	"exec env NO_COLOR=1 TERM=tmux-256color LANG=C.UTF-8 '$top_builddir/hikyaku' -C '$T/conf' 2>>'$T/log/tui.stderr'" ||
 	fail "tmux did not start again"
 see 'hikyakud .* is running'
+see 'daemon up'
+[ "$(colours)" = 0 ] || fail "NO_COLOR: colour escape codes on the screen"
+keys 2
+see 'Queue: [0-9]+ messages'
+[ "$(colours)" = 0 ] || fail "NO_COLOR: colour escape codes on the Queue screen"
 keys q
 wait_for 10 eval '! "${TM[@]}" has-session -t hk' || fail "q did not quit"
 if grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$T/log/tui.stderr" \

@@ -224,6 +224,36 @@ test_select_targets(void **state)
 	tui_list_free(l);
 }
 
+/* `*` selects exactly the rows the filter shows; again, none. */
+static void
+test_select_shown(void **state)
+{
+	struct tui_list *l = tui_list_new(&cls);
+	void **t;
+	size_t n;
+
+	tui_list_put(l, mk("ax1", 1));
+	tui_list_put(l, mk("by2", 2));
+	tui_list_put(l, mk("cx3", 3));
+	press(l, 'j');
+	press(l, ' ');		/* by2, which the filter will hide */
+	tui_list_filter(l, "x");
+	press(l, '*');
+	assert_int_equal(tui_list_nselected(l), 2);
+	t = tui_list_targets(l, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(((struct row *)t[0])->key, "ax1");
+	assert_string_equal(((struct row *)t[1])->key, "cx3");
+	free(t);
+	press(l, '*');
+	assert_int_equal(tui_list_nselected(l), 0);
+	/* A filter that shows nothing selects nothing. */
+	tui_list_filter(l, "zz");
+	press(l, '*');
+	assert_int_equal(tui_list_nselected(l), 0);
+	tui_list_free(l);
+}
+
 static void
 type(struct tui_list *l, const char *s)
 {
@@ -369,6 +399,7 @@ main(void)
 		cmocka_unit_test(test_order_and_cursor),
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_select_targets),
+		cmocka_unit_test(test_select_shown),
 		cmocka_unit_test(test_filter_search_sort),
 		cmocka_unit_test(test_list_big),
 		cmocka_unit_test(test_field),
