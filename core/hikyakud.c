@@ -1,8 +1,9 @@
 /*
  * hikyakud: the relay daemon. Start-up order matters (DESIGN §12
  * "Privileges"): load and validate the config, bind the listeners and
- * create the spool and control sockets as root, then drop to the
- * unprivileged user for good before touching any mail.
+ * create the spool and control sockets as root, fork the pipe launcher
+ * (the one process that keeps root, to run pipes as pipe_user), then
+ * drop to the unprivileged user for good before touching any mail.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include "control.h"
 #include "dns.h"
 #include "event.h"
+#include "local.h"
 #include "log.h"
 #include "privsep.h"
 #include "queue.h"
@@ -54,6 +56,7 @@ static struct config	**configs;
 static size_t		  nconfigs;
 static const char	 *confdir;
 static int		  debug_mode;
+static int		  privileged;	/* started as root: a pipe launcher */
 
 static void
 keep_config(struct config *cfg)
@@ -123,6 +126,14 @@ reload(char **result, void *arg)
 		return (-1);
 	}
 	keep_config(cfg);
+	buf_addstr(&b, "configuration reloaded");
+	/* The launcher keeps the pipe_user it was started with. */
+	if (privileged && strcmp(configs[0]->pipe_user, cfg->pipe_user) != 0) {
+		log_warn("pipe_user changed to %s: restart needed; pipes still "
+		    "run as %s", cfg->pipe_user, configs[0]->pipe_user);
+		buf_printf(&b, "; pipe_user %s needs a restart (pipes run as "
+		    "%s)", cfg->pipe_user, configs[0]->pipe_user);
+	}
 	if (dns_init(cfg->resolver, &err) == -1) {
 		log_warn("resolver: %s", err);
 		free(err);
@@ -134,7 +145,7 @@ reload(char **result, void *arg)
 	control_reconfigure(cfg);
 	log_info("configuration reloaded from %s", confdir);
 	if (result != NULL)
-		*result = xstrdup("configuration reloaded");
+		*result = buf_take(&b);
 	buf_free(&b);
 	return (0);
 }
@@ -288,7 +299,7 @@ main(int argc, char **argv)
 	char		*err = NULL;
 	uid_t		 uid;
 	gid_t		 gid;
-	int		 ch, foreground = 0, privileged;
+	int		 ch, foreground = 0;
 	size_t		 i;
 	const char	*test_ip = NULL, *test_user = NULL, *test_mode = NULL;
 
@@ -381,6 +392,9 @@ main(int argc, char **argv)
 		fatal("%s", err);
 	if (!foreground)
 		daemonize();
+	/* After daemonize, so the launcher is our child and dies with us. */
+	if (local_pipe_init(privileged, cfg->pipe_user, &err) == -1)
+		fatal("%s", err);
 	if (privileged && privsep_drop(cfg->user, &err) == -1)
 		fatal("%s", err);
 

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include "event.h"
 #include "local.h"
 #include "log.h"
+#include "privsep.h"
 #include "util.h"
 
 #define LOCAL_LOCK_TRIES	10	/* 20 ms apart: a busy mbox defers */
@@ -296,7 +296,9 @@ done:
 /* ---- pipes ---- */
 
 struct local_pipe {
-	pid_t			 pid;
+	pid_t			 pid;		/* 0 until the launcher says */
+	uint32_t		 id;		/* the launcher's name for it */
+	int			 by_launcher;
 	int			 in_fd, out_fd;
 	struct ev_fd		*in_ev, *out_ev;
 	struct buf		 data;		/* the message still to write */
@@ -304,6 +306,8 @@ struct local_pipe {
 	struct buf		 output;	/* what the command said */
 	struct ev_timer		*timer;
 	int			 timed_out, exited, status;
+	int			 start_errno;	/* the launcher could not fork */
+	int			 orphaned;	/* the launcher died under it */
 	char			*command;
 	char			*qid;
 	local_done_cb		 done;
@@ -311,8 +315,21 @@ struct local_pipe {
 	struct local_pipe	*next;
 };
 
+/* Who runs pipes, settled by local_pipe_init (DESIGN §12 Privileges). */
+enum local_runner {
+	RUNNER_SELF,		/* unprivileged: we fork them ourselves */
+	RUNNER_LAUNCHER,	/* the root pipe launcher, as pipe_user */
+	RUNNER_GONE		/* the launcher died: pipes defer */
+};
+
 static struct local_pipe	*local_pipes;
 static int			 local_sigchld_set;
+static enum local_runner	 local_runner = RUNNER_SELF;
+static int			 launcher_fd = -1;
+static pid_t			 launcher_pid;
+static struct ev_fd		*launcher_ev;
+static char			*launcher_user;
+static uint32_t			 launcher_next_id;
 
 static void
 pipe_close_in(struct local_pipe *p)
@@ -376,6 +393,14 @@ pipe_finish(struct local_pipe *p)
 	if (p->timed_out) {
 		st = LOCAL_TEMPFAIL;
 		xasprintf(&text, "command \"|%s\" timed out and was killed",
+		    p->command);
+	} else if (p->start_errno != 0) {
+		st = LOCAL_TEMPFAIL;
+		xasprintf(&text, "the pipe launcher cannot start \"|%s\": %s",
+		    p->command, strerror(p->start_errno));
+	} else if (p->orphaned) {
+		st = LOCAL_TEMPFAIL;
+		xasprintf(&text, "the pipe launcher exited while \"|%s\" ran",
 		    p->command);
 	} else if (WIFSIGNALED(p->status)) {
 		st = LOCAL_TEMPFAIL;
@@ -457,7 +482,89 @@ pipe_timeout(void *arg)
 	p->timed_out = 1;
 	log_warn("%s: command \"|%s\" timed out: killing process group %d",
 	    p->qid, p->command, (int)p->pid);
-	kill(-p->pid, SIGKILL);
+	if (!p->by_launcher)
+		kill(-p->pid, SIGKILL);
+	else if (launcher_fd == -1 ||
+	    privsep_launcher_send_kill(launcher_fd, p->id) == -1)
+		log_err("%s: cannot ask the pipe launcher to kill \"|%s\"",
+		    p->qid, p->command);
+}
+
+/* The command ended (status) or never will: report once output is in. */
+static void
+pipe_exited(struct local_pipe *p, int status)
+{
+	p->exited = 1;
+	p->status = status;
+	ev_timer_stop(p->timer);
+	/* Grandchildren may hold the output open: do not wait. */
+	if (p->out_fd != -1) {
+		pipe_drain(p);
+		pipe_close_out(p);
+	}
+	pipe_finish(p);
+}
+
+static void
+launcher_close(void)
+{
+	if (launcher_ev != NULL)
+		ev_fd_del(launcher_ev);
+	launcher_ev = NULL;
+	if (launcher_fd != -1)
+		close(launcher_fd);
+	launcher_fd = -1;
+}
+
+static void
+launcher_event(const struct privsep_launch_event *ev)
+{
+	struct local_pipe	*p;
+
+	for (p = local_pipes; p != NULL; p = p->next)
+		if (p->by_launcher && !p->exited && p->id == ev->id)
+			break;
+	if (p == NULL)
+		return;
+	switch (ev->type) {
+	case PRIVSEP_LAUNCH_STARTED:
+		p->pid = ev->value;
+		log_info("%s: started \"|%s\" as pid %d, user %s", p->qid,
+		    p->command, (int)p->pid, launcher_user);
+		break;
+	case PRIVSEP_LAUNCH_FAILED:
+		p->start_errno = ev->value != 0 ? ev->value : EIO;
+		pipe_exited(p, 0);
+		break;
+	case PRIVSEP_LAUNCH_EXITED:
+		pipe_exited(p, ev->value);
+		break;
+	}
+}
+
+static void
+launcher_readable(int fd, int revents, void *arg)
+{
+	struct privsep_launch_event	 ev;
+	struct local_pipe		*p, *next;
+	int				 rc;
+
+	while ((rc = privsep_launcher_recv(fd, &ev)) == 1)
+		launcher_event(&ev);
+	if (rc == 0)
+		return;
+	/* It killed its children on the way out; ours see end of file. */
+	log_err("the pipe launcher exited: pipes defer until hikyakud "
+	    "restarts");
+	launcher_close();
+	local_runner = RUNNER_GONE;
+	for (p = local_pipes; p != NULL; p = next) {
+		next = p->next;
+		if (p->by_launcher && !p->exited) {
+			p->orphaned = 1;
+			pipe_exited(p, 0);
+		}
+	}
 }
 
 static void
@@ -466,47 +573,86 @@ local_sigchld(void *arg)
 	struct local_pipe	*p, *next;
 	int			 status;
 
+	if (launcher_pid > 0 &&
+	    waitpid(launcher_pid, &status, WNOHANG) == launcher_pid) {
+		if (WIFSIGNALED(status))
+			log_err("the pipe launcher died of signal %d",
+			    WTERMSIG(status));
+		else if (WEXITSTATUS(status) != 0)
+			log_err("the pipe launcher exited %d%s",
+			    WEXITSTATUS(status), WEXITSTATUS(status) == 2 ?
+			    " on a malformed request" : "");
+		launcher_pid = 0;
+	}
 	for (p = local_pipes; p != NULL; p = next) {
 		next = p->next;
-		if (p->exited || waitpid(p->pid, &status, WNOHANG) != p->pid)
+		if (p->by_launcher || p->exited ||
+		    waitpid(p->pid, &status, WNOHANG) != p->pid)
 			continue;
-		p->exited = 1;
-		p->status = status;
-		ev_timer_stop(p->timer);
-		/* Grandchildren may hold the output open: do not wait. */
-		if (p->out_fd != -1) {
-			pipe_drain(p);
-			pipe_close_out(p);
-		}
-		pipe_finish(p);
+		pipe_exited(p, status);
 	}
 }
 
-/* Runs in the child: never returns. */
 static void
-pipe_child(int in_fd, int out_fd, const char *command, char *const envp[],
-    const struct passwd *pw)
+watch_sigchld(void)
 {
-	sigset_t	 none;
-	int		 sig;
+	if (local_sigchld_set)
+		return;
+	if (ev_signal(SIGCHLD, local_sigchld, NULL) == -1)
+		log_err("cannot watch SIGCHLD: %s", strerror(errno));
+	local_sigchld_set = 1;
+}
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
-	setsid();
-	if (dup2(in_fd, 0) == -1 || dup2(out_fd, 1) == -1 ||
-	    dup2(out_fd, 2) == -1)
-		_exit(LOCAL_EX_TEMPFAIL);
-	/* Everything is CLOEXEC already; this is the belt to those braces. */
-	close_range(3, ~0U, 0);
-	if (pw != NULL && (setgroups(1, &pw->pw_gid) == -1 ||
-	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1))
-		_exit(LOCAL_EX_TEMPFAIL);
-	if (chdir("/") == -1)
-		_exit(LOCAL_EX_TEMPFAIL);
-	execle("/bin/sh", "sh", "-c", command, (char *)NULL, envp);
-	_exit(LOCAL_EX_TEMPFAIL);
+int
+local_pipe_init(int privileged, const char *pipe_user, char **err)
+{
+	struct passwd	*pw;
+	char		*self;
+	int		 fd;
+
+	if (!privileged) {
+		local_runner = RUNNER_SELF;
+		if ((pw = getpwuid(geteuid())) != NULL)
+			self = xstrdup(pw->pw_name);
+		else
+			xasprintf(&self, "uid %lu", (unsigned long)geteuid());
+		privsep_pipe_runner_set(self);
+		log_info("pipes run as %s, the daemon's own user: hikyakud "
+		    "started unprivileged, so pipe_user %s is not used", self,
+		    pipe_user != NULL ? pipe_user : "(unset)");
+		free(self);
+		return (0);
+	}
+	if ((fd = privsep_launcher_start(pipe_user, &launcher_pid,
+	    err)) == -1)
+		return (-1);
+	launcher_fd = fd;
+	local_runner = RUNNER_LAUNCHER;
+	free(launcher_user);
+	launcher_user = xstrdup(pipe_user);
+	launcher_ev = ev_fd_add(fd, EV_READ, launcher_readable, NULL);
+	watch_sigchld();
+	privsep_pipe_runner_set(pipe_user);
+	log_info("pipes run as %s through the pipe launcher (pid %d)",
+	    pipe_user, (int)launcher_pid);
+	return (0);
+}
+
+/* Hand the child's end of the pipes to the launcher. */
+static int
+pipe_launch(struct local_pipe *p, const char *command, char *const envp[],
+    int in_fd, int out_fd, char **text)
+{
+	const int	 fds[3] = { in_fd, out_fd, out_fd };
+
+	if (local_runner == RUNNER_GONE || launcher_fd == -1) {
+		xasprintf(text, "the pipe launcher exited; restart hikyakud");
+		return (-1);
+	}
+	p->by_launcher = 1;
+	p->id = ++launcher_next_id;
+	return (privsep_launcher_send_start(launcher_fd, p->id, command, envp,
+	    "/", fds, text));
 }
 
 int
@@ -515,25 +661,12 @@ local_pipe_start(const struct local_msg *m, const char *command,
     char **text)
 {
 	struct local_pipe	*p;
-	struct passwd		*pwp, pw;
-	int			 in[2], out[2], switch_user = 0;
+	int			 in[2], out[2], rc = 0;
 	char			*envp[8], *user;
 	size_t			 i, ne = 0;
 
 	*text = NULL;
 	user = xstrdup(m->user != NULL ? m->user : "nobody");
-	if (pipe_user != NULL && geteuid() == 0) {
-		/* Only root can switch; unprivileged we are pipe_user's
-		   stand-in already (the daemon's own user). */
-		if ((pwp = getpwnam(pipe_user)) == NULL) {
-			xasprintf(text, "pipe_user %s does not exist",
-			    pipe_user);
-			free(user);
-			return (-1);
-		}
-		pw = *pwp;
-		switch_user = 1;
-	}
 	p = xcalloc(1, sizeof *p);
 	buf_init(&p->data);
 	buf_init(&p->output);
@@ -570,22 +703,24 @@ local_pipe_start(const struct local_msg *m, const char *command,
 	xasprintf(&envp[ne++], "RECIPIENT=%s", m->rcpt);
 	xasprintf(&envp[ne++], "QUEUE_ID=%s", m->qid);
 	envp[ne] = NULL;
-	if (!local_sigchld_set) {
-		if (ev_signal(SIGCHLD, local_sigchld, NULL) == -1)
-			log_err("cannot watch SIGCHLD: %s", strerror(errno));
-		local_sigchld_set = 1;
+	if (local_runner != RUNNER_SELF)
+		rc = pipe_launch(p, command, envp, in[0], out[1], text);
+	else {
+		watch_sigchld();
+		if ((p->pid = fork()) == 0)
+			privsep_pipe_exec(in[0], out[1], out[1], command, envp,
+			    "/", 0, 0, 0);
+		if (p->pid == -1) {
+			xasprintf(text, "fork: %s", strerror(errno));
+			rc = -1;
+		}
 	}
-	p->pid = fork();
-	if (p->pid == 0)
-		pipe_child(in[0], out[1], command, envp,
-		    switch_user ? &pw : NULL);
 	for (i = 0; i < ne; i++)
 		free(envp[i]);
 	free(user);
 	close(in[0]);
 	close(out[1]);
-	if (p->pid == -1) {
-		xasprintf(text, "fork: %s", strerror(errno));
+	if (rc == -1) {
 		close(in[1]);
 		close(out[0]);
 		buf_free(&p->data);
@@ -607,7 +742,13 @@ local_pipe_start(const struct local_msg *m, const char *command,
 	    1000);
 	p->next = local_pipes;
 	local_pipes = p;
-	log_info("%s: started \"|%s\" as pid %d", m->qid, command, (int)p->pid);
+	if (p->by_launcher && pipe_user != NULL &&
+	    strcmp(pipe_user, launcher_user) != 0)
+		log_warn("%s: \"|%s\" runs as %s: pipe_user %s takes effect "
+		    "after a restart", m->qid, command, launcher_user, pipe_user);
+	else if (!p->by_launcher)
+		log_info("%s: started \"|%s\" as pid %d", m->qid, command,
+		    (int)p->pid);
 	return (0);
 }
 
@@ -616,9 +757,18 @@ local_shutdown(void)
 {
 	struct local_pipe	*p;
 
+	/* Closing its socket makes the launcher kill its pipes and exit. */
+	launcher_close();
+	if (launcher_pid > 0)
+		waitpid(launcher_pid, NULL, 0);
+	launcher_pid = 0;
+	if (local_runner == RUNNER_LAUNCHER)
+		local_runner = RUNNER_GONE;
 	while ((p = local_pipes) != NULL) {
-		kill(-p->pid, SIGKILL);
-		waitpid(p->pid, NULL, 0);
+		if (!p->by_launcher) {
+			kill(-p->pid, SIGKILL);
+			waitpid(p->pid, NULL, 0);
+		}
 		p->done(p->arg, LOCAL_TEMPFAIL, "interrupted by shutdown");
 		pipe_free(p);
 	}

@@ -7,14 +7,16 @@
  * fcntl lock plus a dotlock, and on any error the file is truncated back
  * to its old size, so a failed delivery leaves no partial message.
  * Maildir: tmp/, fsync, link into new/ (the standard dance). Pipes: the
- * command runs under /bin/sh as pipe_user (when we have the privilege to
- * switch) in its own session with a minimal environment, reset signal
- * mask and dispositions and no inherited descriptor but its stdin (the
- * message), stdout/stderr (collected for the bounce); the parent writes
- * through the event loop, reaps with SIGCHLD on the loop's signalfd and
- * waitpid(WNOHANG), and kills the process group on pipe_timeout. Exit 0
- * delivers; exit 75 (EX_TEMPFAIL), a signal or the timeout defer; any
- * other status bounces.
+ * command runs under /bin/sh in its own session with a minimal
+ * environment, reset signal mask and dispositions and no inherited
+ * descriptor but its stdin (the message), stdout/stderr (collected for
+ * the bounce). Started as root, the daemon has the pipe launcher
+ * (privsep.h) fork it as pipe_user and report its exit; started
+ * unprivileged, it forks the command itself, as its own user, and reaps
+ * it with SIGCHLD on the loop's signalfd. Either way the message is
+ * written through the event loop and pipe_timeout kills the process
+ * group. Exit 0 delivers; exit 75 (EX_TEMPFAIL), a signal or the timeout
+ * defer; any other status bounces.
  */
 #ifndef HIKYAKU_LOCAL_H
 #define HIKYAKU_LOCAL_H
@@ -42,10 +44,19 @@ enum local_status local_deliver_maildir(const struct local_msg *,
 	    const char *dir, char **text);
 
 /*
+ * Once at start-up, before the drop: privileged, start the pipe launcher
+ * for pipe_user (-1 with *err when pipe_user is missing or root);
+ * unprivileged, pipes run as ourselves. Logs which, and tells
+ * privsep_pipe_runner. Before it (unit tests) pipes run as ourselves.
+ */
+int	 local_pipe_init(int privileged, const char *pipe_user, char **err);
+
+/*
  * Pipes finish later: done runs on the loop (never inside this call) with
- * the status and words (valid during the call). pipe_user NULL or the
- * current user: run as ourselves. Returns 0, or -1 when nothing was
- * started (done does not run; *text set).
+ * the status and words (valid during the call). pipe_user is what the
+ * running configuration says; the launcher keeps the one it started with
+ * (a change is logged: it needs a restart). Returns 0, or -1 when nothing
+ * was started (done does not run; *text set).
  */
 typedef void (*local_done_cb)(void *arg, enum local_status, const char *text);
 int	 local_pipe_start(const struct local_msg *, const char *command,

@@ -1,13 +1,18 @@
 /*
- * privsep: user lookup, dropping root, and judging secret files for the
- * user that will read them.
+ * privsep: user lookup, dropping root, judging secret files for the user
+ * that will read them, and the pipe launcher.
  */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -247,4 +252,394 @@ privsep_check_secret(const char *path, const char *user, struct diags *d,
 	free(r.groups);
 	free(r.name);
 	return -1;
+}
+
+/* ---- the pipe launcher ---- */
+
+#define LAUNCH_EX_TEMPFAIL	75	/* the child could not become the pipe */
+#define LAUNCH_EXIT_BAD		2	/* the launcher met a malformed request */
+
+/* A request: this header, then command, cwd and nenv strings, each NUL-ended. */
+struct launch_hdr {
+	uint32_t	 type;
+	uint32_t	 id;
+	uint32_t	 nenv;
+};
+
+struct launch_kid {
+	uint32_t	 id;
+	pid_t		 pid;
+};
+
+static char	*pipe_runner;
+
+void
+privsep_pipe_runner_set(const char *user)
+{
+	free(pipe_runner);
+	pipe_runner = user != NULL ? xstrdup(user) : NULL;
+}
+
+const char *
+privsep_pipe_runner(void)
+{
+	return pipe_runner;
+}
+
+void
+privsep_pipe_exec(int in, int out, int errfd, const char *command,
+    char *const envp[], const char *cwd, int switch_user, uid_t uid,
+    gid_t gid)
+{
+	sigset_t none;
+	int sig;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	setsid();
+	if (dup2(in, 0) == -1 || dup2(out, 1) == -1 || dup2(errfd, 2) == -1)
+		_exit(LAUNCH_EX_TEMPFAIL);
+	/* Everything is CLOEXEC already; this is the belt to those braces. */
+	close_range(3, ~0U, 0);
+	if (switch_user && (uid == 0 || gid == 0 ||
+	    setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1 || geteuid() != uid))
+		_exit(LAUNCH_EX_TEMPFAIL);
+	if (chdir(cwd) == -1)
+		_exit(LAUNCH_EX_TEMPFAIL);
+	execle("/bin/sh", "sh", "-c", command, (char *)NULL, envp);
+	_exit(LAUNCH_EX_TEMPFAIL);
+}
+
+/* Kill every pipe still running and wait for them: the launcher ends. */
+static void __attribute__((noreturn))
+launcher_exit(struct launch_kid *kids, size_t nkids, int code)
+{
+	size_t i;
+
+	for (i = 0; i < nkids; i++) {
+		kill(-kids[i].pid, SIGKILL);
+		kill(kids[i].pid, SIGKILL);
+	}
+	for (i = 0; i < nkids; i++)
+		while (waitpid(kids[i].pid, NULL, 0) == -1 && errno == EINTR)
+			continue;
+	_exit(code);
+}
+
+static void
+launcher_say(int sock, uint32_t type, uint32_t id, int32_t value,
+    struct launch_kid *kids, size_t nkids)
+{
+	struct privsep_launch_event ev = { type, id, value };
+
+	/* Blocking: the daemon reads on its loop and never waits for us. */
+	while (send(sock, &ev, sizeof ev, MSG_NOSIGNAL) == -1)
+		if (errno != EINTR)
+			launcher_exit(kids, nkids, 0);
+}
+
+/* A string of the request at *off, NUL-ended inside len; NULL if not. */
+static const char *
+launcher_string(const char *buf, size_t len, size_t *off)
+{
+	const char *s = buf + *off, *nul;
+
+	if (*off >= len || (nul = memchr(s, '\0', len - *off)) == NULL)
+		return NULL;
+	*off += (size_t)(nul - s) + 1;
+	return s;
+}
+
+/*
+ * One request: 0 when served, -1 when malformed (the caller ends us).
+ * Received descriptors are closed here whatever happens.
+ */
+static int
+launcher_serve(int sock, uid_t uid, gid_t gid, struct launch_kid *kids,
+    size_t *nkids)
+{
+	static char buf[PRIVSEP_LAUNCH_MAX + 1];
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { buf, sizeof buf };
+	struct msghdr msg = { 0 };
+	struct cmsghdr *cm;
+	struct launch_hdr h;
+	const char *command, *cwd;
+	char *envp[PRIVSEP_LAUNCH_ENV + 1];
+	int fds[4], nfds = 0, rc = -1, bad = 0, fd, n;
+	size_t off, len, i, k;
+	ssize_t got;
+	pid_t pid;
+
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof ctl.buf;
+	while ((got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) == -1)
+		if (errno != EINTR)
+			launcher_exit(kids, *nkids, 0);
+	if (got == 0)	/* the daemon closed its end */
+		launcher_exit(kids, *nkids, 0);
+	/* Keep every descriptor that came, to close it; more than 4 is bad. */
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+			bad = 1;
+			continue;
+		}
+		for (k = 0; k < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		    k++) {
+			memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof fd);
+			if (nfds < 4)
+				fds[nfds++] = fd;
+			else {
+				close(fd);
+				bad = 1;
+			}
+		}
+	}
+	len = (size_t)got;
+	if (bad || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 ||
+	    len < sizeof h || len > PRIVSEP_LAUNCH_MAX)
+		goto out;
+	memcpy(&h, buf, sizeof h);
+	if (h.type == PRIVSEP_LAUNCH_KILL) {
+		if (nfds != 0 || len != sizeof h)
+			goto out;
+		for (k = 0; k < *nkids; k++)
+			if (kids[k].id == h.id) {
+				kill(-kids[k].pid, SIGKILL);
+				kill(kids[k].pid, SIGKILL);
+			}
+		rc = 0;
+		goto out;
+	}
+	if (h.type != PRIVSEP_LAUNCH_START || nfds != 3 ||
+	    h.nenv > PRIVSEP_LAUNCH_ENV)
+		goto out;
+	off = sizeof h;
+	command = launcher_string(buf, len, &off);
+	cwd = launcher_string(buf, len, &off);
+	if (command == NULL || *command == '\0' || cwd == NULL || *cwd != '/')
+		goto out;
+	for (i = 0; i < h.nenv; i++) {
+		envp[i] = (char *)launcher_string(buf, len, &off);
+		if (envp[i] == NULL || envp[i][0] == '=' ||
+		    strchr(envp[i], '=') == NULL)
+			goto out;
+	}
+	envp[i] = NULL;
+	if (off != len)
+		goto out;
+	rc = 0;
+	if (*nkids >= PRIVSEP_LAUNCH_KIDS) {
+		launcher_say(sock, PRIVSEP_LAUNCH_FAILED, h.id, EAGAIN, kids,
+		    *nkids);
+		goto out;
+	}
+	if ((pid = fork()) == 0)
+		privsep_pipe_exec(fds[0], fds[1], fds[2], command, envp, cwd, 1,
+		    uid, gid);
+	if (pid == -1) {
+		launcher_say(sock, PRIVSEP_LAUNCH_FAILED, h.id, errno, kids,
+		    *nkids);
+		goto out;
+	}
+	kids[*nkids].id = h.id;
+	kids[*nkids].pid = pid;
+	(*nkids)++;
+	launcher_say(sock, PRIVSEP_LAUNCH_STARTED, h.id, pid, kids, *nkids);
+out:
+	for (n = 0; n < nfds; n++)
+		close(fds[n]);
+	return rc;
+}
+
+/* Report every child that ended. */
+static void
+launcher_reap(int sock, struct launch_kid *kids, size_t *nkids)
+{
+	size_t k;
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		for (k = 0; k < *nkids; k++) {
+			if (kids[k].pid != pid)
+				continue;
+			launcher_say(sock, PRIVSEP_LAUNCH_EXITED, kids[k].id,
+			    status, kids, *nkids);
+			kids[k] = kids[--*nkids];
+			break;
+		}
+}
+
+static void __attribute__((noreturn))
+launcher_run(int sock, uid_t uid, gid_t gid)
+{
+	static struct launch_kid kids[PRIVSEP_LAUNCH_KIDS];
+	struct signalfd_siginfo si;
+	struct pollfd pfd[2];
+	sigset_t chld;
+	size_t nkids = 0;
+	int sfd;
+
+	/* Only the socket stays (0-2 are /dev/null or the test's logs). */
+	if (dup2(sock, 3) == -1)
+		_exit(1);
+	close_range(4, ~0U, 0);
+	sock = 3;
+	/* ^C on a foreground daemon: live until it closes our socket. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	if (chdir("/") == -1 || sigprocmask(SIG_SETMASK, &chld, NULL) == -1 ||
+	    (sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
+		_exit(1);
+	pfd[0].fd = sock;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = sfd;
+	pfd[1].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			launcher_exit(kids, nkids, 1);
+		}
+		if (pfd[1].revents != 0) {
+			while (read(sfd, &si, sizeof si) == sizeof si)
+				continue;
+			launcher_reap(sock, kids, &nkids);
+		}
+		if (pfd[0].revents != 0 &&
+		    launcher_serve(sock, uid, gid, kids, &nkids) == -1)
+			launcher_exit(kids, nkids, LAUNCH_EXIT_BAD);
+	}
+}
+
+int
+privsep_launcher_start(const char *pipe_user, pid_t *pid, char **err)
+{
+	uid_t uid;
+	gid_t gid;
+	int sv[2];
+
+	if (pipe_user == NULL || *pipe_user == '\0') {
+		xasprintf(err, "pipe_user is empty: set it to an unprivileged "
+		    "account (the default is nobody)");
+		return -1;
+	}
+	if (privsep_lookup_user(pipe_user, &uid, &gid, err) == -1)
+		return -1;
+	if (uid == 0 || gid == 0) {
+		xasprintf(err, "refusing to run pipes as root: pipe_user = %s "
+		    "has uid %lu, gid %lu; set pipe_user to an unprivileged "
+		    "account", pipe_user, (unsigned long)uid,
+		    (unsigned long)gid);
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		xasprintf(err, "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	if ((*pid = fork()) == -1) {
+		xasprintf(err, "fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (*pid == 0) {
+		close(sv[0]);
+		launcher_run(sv[1], uid, gid);
+	}
+	close(sv[1]);
+	set_nonblock(sv[0]);
+	return sv[0];
+}
+
+int
+privsep_launcher_send_start(int sock, uint32_t id, const char *command,
+    char *const envp[], const char *cwd, const int fds[3], char **err)
+{
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct launch_hdr h = { PRIVSEP_LAUNCH_START, id, 0 };
+	struct msghdr msg = { 0 };
+	struct iovec iov;
+	struct cmsghdr *cm;
+	struct buf b;
+	size_t i;
+	int rc = 0;
+
+	buf_init(&b);
+	for (i = 0; envp[i] != NULL; i++)
+		continue;
+	h.nenv = (uint32_t)i;
+	buf_add(&b, &h, sizeof h);
+	buf_add(&b, command, strlen(command) + 1);
+	buf_add(&b, cwd, strlen(cwd) + 1);
+	for (i = 0; envp[i] != NULL; i++)
+		buf_add(&b, envp[i], strlen(envp[i]) + 1);
+	if (h.nenv > PRIVSEP_LAUNCH_ENV || b.len > PRIVSEP_LAUNCH_MAX) {
+		xasprintf(err, "command and environment too long for the pipe "
+		    "launcher (%zu bytes, at most %d)", b.len,
+		    PRIVSEP_LAUNCH_MAX);
+		buf_free(&b);
+		return -1;
+	}
+	iov.iov_base = b.data;
+	iov.iov_len = b.len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof ctl.buf;
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, 3 * sizeof(int));
+	while (sendmsg(sock, &msg, MSG_NOSIGNAL) == -1) {
+		if (errno == EINTR)
+			continue;
+		xasprintf(err, "pipe launcher: %s", errno == EAGAIN ?
+		    "busy, try later" : strerror(errno));
+		rc = -1;
+		break;
+	}
+	buf_free(&b);
+	return rc;
+}
+
+int
+privsep_launcher_send_kill(int sock, uint32_t id)
+{
+	struct launch_hdr h = { PRIVSEP_LAUNCH_KILL, id, 0 };
+
+	while (send(sock, &h, sizeof h, MSG_NOSIGNAL) == -1)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+int
+privsep_launcher_recv(int sock, struct privsep_launch_event *ev)
+{
+	ssize_t n;
+
+	while ((n = recv(sock, ev, sizeof *ev, 0)) == -1)
+		if (errno != EINTR)
+			return errno == EAGAIN ? 0 : -1;
+	/* The launcher writes whole events; anything else means it is gone. */
+	return n == (ssize_t)sizeof *ev ? 1 : -1;
 }

@@ -20,6 +20,7 @@
 #include "aliases.h"
 #include "config.h"
 #include "maps.h"
+#include "privsep.h"
 #include "rules.h"
 #include "util.h"
 
@@ -730,9 +731,15 @@ resolve_leaves(struct resolver *x, int depth, const struct alias_node *n,
 		d = dest_new(x, RULES_DEST_PIPE, addr, orig, arule, arule);
 		d->target = xstrdup(n->target);
 		d->user = xstrdup(owner);
-		step(x->t, depth, arule, "deliver: pipe to \"|%s\" as %s",
-		    n->target, cfg->pipe_user != NULL ? cfg->pipe_user :
-		    "nobody");
+		/* Only the daemon knows whether it could switch users. */
+		if (privsep_pipe_runner() != NULL)
+			step(x->t, depth, arule, "deliver: pipe to \"|%s\" as "
+			    "%s", n->target, privsep_pipe_runner());
+		else
+			step(x->t, depth, arule, "deliver: pipe to \"|%s\" as "
+			    "%s (or hikyakud's own user when unprivileged)",
+			    n->target,
+			    cfg->pipe_user != NULL ? cfg->pipe_user : "nobody");
 		break;
 	case ALIAS_DEVNULL:
 		dest_new(x, RULES_DEST_DEVNULL, addr, orig, arule, arule);

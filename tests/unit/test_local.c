@@ -3,7 +3,8 @@
  * appending), locks (a held dotlock defers), no symlinked mailbox,
  * Maildir delivery, and pipes: the message on stdin with a minimal
  * environment, exit 0 / 75 / other, a signal, and the timeout that kills
- * the process group.
+ * the process group; as root, the same through the pipe launcher, which
+ * runs them as pipe_user, refuses root and ends on a malformed request.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,12 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <pwd.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "event.h"
 #include "local.h"
+#include "privsep.h"
 #include "util.h"
 
 static char dir[] = "/tmp/test_local.XXXXXX";
@@ -179,6 +184,72 @@ run_pipe(const char *command, int64_t timeout, char **text)
 	return (r.st);
 }
 
+/* Is any process of group pgid still running (a zombie is not)? */
+static int
+group_running(long pgid)
+{
+	DIR		*d = opendir("/proc");
+	struct dirent	*e;
+	char		*path, *stat, *close_paren, st;
+	long		 pgrp;
+	int		 running = 0;
+
+	assert_non_null(d);
+	while (!running && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		xasprintf(&path, "/proc/%s/stat", e->d_name);
+		stat = read_file(path, NULL);
+		free(path);
+		if (stat == NULL)
+			continue;
+		/* "pid (comm) state ppid pgrp": comm may hold anything. */
+		close_paren = strrchr(stat, ')');
+		if (close_paren != NULL && sscanf(close_paren + 1,
+		    " %c %*d %ld", &st, &pgrp) == 2 && pgrp == pgid &&
+		    st != 'Z')
+			running = 1;
+		free(stat);
+	}
+	closedir(d);
+	return (running);
+}
+
+/*
+ * Exit 75 and a signal defer, other codes bounce with what the command
+ * said, and the timeout kills the whole group, the background sleep too
+ * (its leader writes the group's id to pgid_file).
+ */
+static void
+check_outcomes(const char *pgid_file)
+{
+	char	*cmd, *text, *pgid;
+	int	 tries;
+
+	assert_int_equal(run_pipe("cat >/dev/null; exit 75", 10, &text),
+	    LOCAL_TEMPFAIL);
+	assert_non_null(strstr(text, "exited 75"));
+	free(text);
+	assert_int_equal(run_pipe("echo no such user >&2; exit 67", 10, &text),
+	    LOCAL_PERMFAIL);
+	assert_non_null(strstr(text, "exited 67: no such user"));
+	free(text);
+	assert_int_equal(run_pipe("kill -TERM $$", 10, &text), LOCAL_TEMPFAIL);
+	assert_non_null(strstr(text, "signal 15"));
+	free(text);
+	xasprintf(&cmd, "echo $$ > %s; sleep 30 & sleep 30", pgid_file);
+	assert_int_equal(run_pipe(cmd, 1, &text), LOCAL_TEMPFAIL);
+	assert_non_null(strstr(text, "timed out"));
+	free(text);
+	free(cmd);
+	pgid = read_file(pgid_file, NULL);
+	assert_non_null(pgid);
+	for (tries = 0; group_running(atol(pgid)) && tries < 100; tries++)
+		usleep(50000);
+	assert_false(group_running(atol(pgid)));
+	free(pgid);
+}
+
 static void
 test_pipe(void **state)
 {
@@ -198,24 +269,81 @@ test_pipe(void **state)
 	assert_null(strchr(got, '\r'));
 	free(got);
 	free(cmd);
+	xasprintf(&cmd, "%s/pgid", dir);
+	check_outcomes(cmd);
+	free(cmd);
 	free(out);
+}
 
-	assert_int_equal(run_pipe("cat >/dev/null; exit 75", 10, &text),
-	    LOCAL_TEMPFAIL);
-	assert_non_null(strstr(text, "exited 75"));
+/* The launcher ends on a request it cannot trust, killing nothing else. */
+static void
+expect_launcher_refuses(const void *req, size_t len)
+{
+	struct privsep_launch_event	 ev;
+	pid_t				 pid;
+	int				 sock, status, rc;
+	char				*err = NULL;
+
+	sock = privsep_launcher_start("daemon", &pid, &err);
+	assert_true(sock >= 0);
+	assert_int_equal(send(sock, req, len, 0), (ssize_t)len);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+	while ((rc = privsep_launcher_recv(sock, &ev)) == 0)
+		continue;
+	assert_int_equal(rc, -1);
+	close(sock);
+}
+
+static void
+test_pipe_launcher(void **state)
+{
+	struct passwd	*pw;
+	char		*err = NULL, *text, *cmd, *out, *got, *want;
+	uint32_t	 kill_extra[4] = { PRIVSEP_LAUNCH_KILL, 1, 0, 0 };
+	uint32_t	 start_no_fds[3] = { PRIVSEP_LAUNCH_START, 1, 0 };
+
+	if (geteuid() != 0)
+		skip();
+	assert_non_null(pw = getpwnam("daemon"));
+	assert_true(pw->pw_uid != 0);
+	assert_int_equal(privsep_launcher_start("root", NULL, &err), -1);
+	assert_non_null(strstr(err, "refusing to run pipes as root"));
+	free(err);
+	err = NULL;
+	expect_launcher_refuses("x", 1);
+	expect_launcher_refuses(kill_extra, sizeof kill_extra);
+	expect_launcher_refuses(start_no_fds, sizeof start_no_fds);
+
+	assert_int_equal(local_pipe_init(1, "daemon", &err), 0);
+	assert_string_equal(privsep_pipe_runner(), "daemon");
+	/* pipe_user must reach the output file. */
+	assert_int_equal(chmod(dir, 0711), 0);
+	xasprintf(&out, "%s/drop", dir);
+	assert_int_equal(mkdir(out, 01777), 0);
+	assert_int_equal(chmod(out, 01777), 0);
+	free(out);
+	xasprintf(&out, "%s/drop/ids", dir);
+	xasprintf(&cmd, "{ id -u; id -g; id -G; pwd; cat; } > %s", out);
+	assert_int_equal(run_pipe(cmd, 10, &text), LOCAL_OK);
 	free(text);
-	assert_int_equal(run_pipe("echo no such user >&2; exit 67", 10, &text),
-	    LOCAL_PERMFAIL);
-	assert_non_null(strstr(text, "exited 67: no such user"));
-	free(text);
-	assert_int_equal(run_pipe("kill -TERM $$", 10, &text), LOCAL_TEMPFAIL);
-	assert_non_null(strstr(text, "signal 15"));
-	free(text);
-	/* The timeout kills the whole group, the background sleep too. */
-	assert_int_equal(run_pipe("sleep 30 & sleep 30", 1, &text),
-	    LOCAL_TEMPFAIL);
-	assert_non_null(strstr(text, "timed out"));
-	free(text);
+	got = read_file(out, NULL);
+	assert_non_null(got);
+	xasprintf(&want, "%lu\n%lu\n%lu\n/\n", (unsigned long)pw->pw_uid,
+	    (unsigned long)pw->pw_gid, (unsigned long)pw->pw_gid);
+	assert_memory_equal(got, want, strlen(want));
+	assert_non_null(strstr(got, "\nFrom the start\n"));
+	free(want);
+	free(got);
+	free(cmd);
+	free(out);
+	/* Only the launcher can reap and kill pipe_user's processes. */
+	xasprintf(&out, "%s/drop/pgid", dir);
+	check_outcomes(out);
+	free(out);
+	local_shutdown();
+	assert_int_equal(local_pipe_init(0, NULL, &err), 0);
 }
 
 int
@@ -225,6 +353,7 @@ main(void)
 		cmocka_unit_test(test_mbox),
 		cmocka_unit_test(test_maildir),
 		cmocka_unit_test(test_pipe),
+		cmocka_unit_test(test_pipe_launcher),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
