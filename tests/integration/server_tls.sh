@@ -48,6 +48,27 @@ assert_grep '^250-AUTH SCRAM-SHA-256 SCRAM-SHA-1 PLAIN LOGIN' "$T/gnutls-cli.log
 	"EHLO after STARTTLS"
 assert_no_grep '^250-STARTTLS' "$T/gnutls-cli.log" "EHLO after STARTTLS"
 
+# TLS 1.0 and 1.1 are refused, on smtps as under STARTTLS (TLS_PRIORITIES);
+# the same client offering TLS 1.2 is the control that it could connect.
+tls_version() { # VERSION: gnutls-cli offering only that TLS version
+	timeout 20 gnutls-cli --priority "NORMAL:-VERS-ALL:+VERS-$1" \
+		--x509cafile="$C/ca.crt" --port="$SMTPS" localhost \
+		</dev/null >"$T/gnutls-$1.log" 2>&1
+}
+tls_version TLS1.2
+assert_grep 'Handshake was completed' "$T/gnutls-TLS1.2.log" "TLS 1.2 client"
+refusals() {
+	grep -c 'TLS handshake failed from unknown\[127\.0\.0\.1\]: .*unsupported version' \
+		"$T/log/hikyaku.log"
+}
+for v in TLS1.1 TLS1.0; do
+	n=$(refusals)
+	tls_version "$v"
+	assert_no_grep 'Handshake was completed' "$T/gnutls-$v.log" "$v client"
+	wait_for 10 eval '[ "$(refusals)" -gt "$n" ]' ||
+		fail "$v client: no refusal in the log"
+done
+
 # curl: smtp:// with --ssl-reqd, smtps:// (submission semantics: AUTH).
 hk_message curl1@test >"$T/msg1"
 timeout 30 curl -sS --ssl-reqd --cacert "$C/ca.crt" "smtp://localhost:$HK_PORT" \
