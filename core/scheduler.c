@@ -69,6 +69,7 @@ struct sched_job {
 	const char		**rcpt_addrs;
 	char			**rules;	/* per recipient: the route rule */
 	char			*sender;	/* after generics */
+	char			*sender_rule;	/* the generics line, or NULL */
 	size_t			 nrcpt;
 	struct smtp_client_msg	 msg;
 	struct sched_job	*next;
@@ -82,6 +83,8 @@ struct sched_conn {
 	int				 ready;		/* idle and usable */
 	int				 ever_ready;
 	struct ev_timer			*idle_timer;
+	/* sendtimeout: the attempt in progress (connecting, or a message). */
+	struct ev_timer			*deadline;
 	struct sched_conn		*next;
 };
 
@@ -103,6 +106,10 @@ struct sched_pool {
 	int64_t			 down_since;	/* wall ms */
 	char			*last_error;
 	uint64_t		 delivered;
+	/* remote_rate: no message starts before rate_next (monotonic ms). */
+	uint64_t		 rate_next;
+	struct ev_timer		*rate_timer;
+	int			 rate_holding;	/* said so in the log */
 };
 
 struct sched_observer_slot {
@@ -155,6 +162,7 @@ sched_job_free(struct sched_job *j)
 		free(j->rules[i]);
 	free(j->rules);
 	free(j->sender);
+	free(j->sender_rule);
 	free(j->rcpt_idx);
 	free(j->rcpt_addrs);
 	free(j);
@@ -492,6 +500,7 @@ sched_conn_free(struct sched_conn *c)
 	p->nconn--;
 	sched_counters.active_connections--;
 	ev_timer_free(c->idle_timer);
+	ev_timer_free(c->deadline);
 	smtp_client_free(c->session);
 	free(c);
 }
@@ -550,48 +559,201 @@ sched_idle_close(void *arg)
 	}
 }
 
+/* remote_rate as the gap between two message starts, ms; 0: no limit. */
+static uint64_t
+sched_rate_gap_ms(void)
+{
+	int		 count;
+	int64_t		 per;
+	const char	*err;
+
+	if (sched_cfg->remote_rate == NULL ||
+	    config_parse_rate(sched_cfg->remote_rate, &count, &per, &err) == -1 ||
+	    count == 0)
+		return (0);
+	/* Rounded up: evenly spaced starts never exceed COUNT per DURATION. */
+	return (((uint64_t)per * 1000 + (uint64_t)count - 1) / (uint64_t)count);
+}
+
+static void
+sched_pool_rate_due(void *arg)
+{
+	sched_pool_kick(arg);
+}
+
+/*
+ * How long remote_rate still holds this pool's next message back (0: it
+ * may start now). A burst is spread out, not refused: the jobs wait on
+ * the pool (no deferral, no backoff) and a timer kicks it when the window
+ * opens. Said once in the log when holding back begins.
+ */
+static uint64_t
+sched_pool_rate_wait(struct sched_pool *p)
+{
+	uint64_t		 now = now_monotonic_ms(), gap;
+	size_t			 waiting = 0;
+	struct sched_job	*j;
+	char			*where;
+
+	if ((gap = sched_rate_gap_ms()) == 0 || now >= p->rate_next)
+		return (0);
+	if (p->rate_timer == NULL)
+		p->rate_timer = ev_timer_new(sched_pool_rate_due, p);
+	if (!ev_timer_pending(p->rate_timer))
+		ev_timer_after(p->rate_timer, p->rate_next - now);
+	if (!p->rate_holding) {
+		p->rate_holding = 1;
+		for (j = p->waiting; j != NULL; j = j->next)
+			waiting++;
+		where = sched_pool_where(p);
+		log_info("remote %s:%d (%s): remote_rate %s holds mail back: "
+		    "%zu message%s waiting, one starts every %llu ms",
+		    p->remote->host, p->remote->port, where,
+		    sched_cfg->remote_rate, waiting, waiting == 1 ? "" : "s",
+		    (unsigned long long)gap);
+		free(where);
+	}
+	return (p->rate_next - now);
+}
+
+/* A message starts now: the next one may start a gap later. */
+static void
+sched_pool_rate_spend(struct sched_pool *p)
+{
+	uint64_t	 gap = sched_rate_gap_ms();
+
+	if (gap == 0)
+		return;
+	p->rate_next = now_monotonic_ms() + gap;
+	if (p->waiting == NULL)
+		p->rate_holding = 0;
+}
+
 static void
 sched_conn_take_job(struct sched_conn *c)
 {
+	struct sched_pool	*p = c->pool;
 	struct sched_job	*j;
 
 	if (!c->ready || c->job != NULL)
 		return;
-	if (c->pool->retired || sched_stopping ||
-	    (j = sched_pool_pop(c->pool)) == NULL) {
-		if (c->pool->retired || sched_stopping) {
-			c->ready = 0;
-			smtp_client_quit(c->session);
-		} else
-			ev_timer_after(c->idle_timer, SCHED_IDLE_CLOSE_MS);
+	if (p->retired || sched_stopping) {
+		c->ready = 0;
+		ev_timer_stop(c->deadline);
+		smtp_client_quit(c->session);
 		return;
 	}
+	if (p->waiting == NULL || sched_pool_rate_wait(p) > 0) {
+		/* Idle: no attempt runs, so no sendtimeout either. */
+		ev_timer_stop(c->deadline);
+		ev_timer_after(c->idle_timer, SCHED_IDLE_CLOSE_MS);
+		return;
+	}
+	j = sched_pool_pop(p);
 	ev_timer_stop(c->idle_timer);
 	c->job = j;
 	c->ready = 0;
 	if (smtp_client_send(c->session, &j->msg) == -1) {
 		/* Not idle after all: put the job back for another session. */
 		c->job = NULL;
-		sched_pool_push(c->pool, j);
+		sched_pool_push(p, j);
+		return;
 	}
+	sched_pool_rate_spend(p);
+	/* The first message of a connection inherits the connect's deadline. */
+	if (!ev_timer_pending(c->deadline))
+		ev_timer_after(c->deadline,
+		    (uint64_t)sched_cfg->sendtimeout * 1000);
 }
 
 /* Jobs of a pool that cannot reach its remote move to the next one. */
+/* Every recipient of a job failed for one reason, in our own words. */
+static void
+sched_job_fail(struct sched_job *j, const char *why, int temporary,
+    const char *relay)
+{
+	size_t	 i;
+
+	smtp_client_msg_clear(&j->msg);
+	j->msg.results = xcalloc(j->nrcpt, sizeof *j->msg.results);
+	for (i = 0; i < j->nrcpt; i++) {
+		j->msg.results[i].temporary = temporary;
+		j->msg.results[i].reply = xstrdup(why);
+	}
+	sched_job_finish(j, relay);
+}
+
 static void
 sched_pool_fail_waiting(struct sched_pool *p, const char *why, int temporary)
 {
 	struct sched_job	*j;
-	size_t			 i;
 
-	while ((j = sched_pool_pop(p)) != NULL) {
-		smtp_client_msg_clear(&j->msg);
-		j->msg.results = xcalloc(j->nrcpt, sizeof *j->msg.results);
-		for (i = 0; i < j->nrcpt; i++) {
-			j->msg.results[i].temporary = temporary;
-			j->msg.results[i].reply = xstrdup(why);
-		}
-		sched_job_finish(j, NULL);
+	while ((j = sched_pool_pop(p)) != NULL)
+		sched_job_fail(j, why, temporary, NULL);
+}
+
+/*
+ * A connection failed (its job's results are filled): a remote that never
+ * got as far as ready is down; the connection goes.
+ */
+static void
+sched_conn_lost(struct sched_conn *c, const char *why, const char *relay)
+{
+	struct sched_pool	*p = c->pool;
+	struct sched_job	*j = c->job;
+
+	c->job = NULL;
+	c->ready = 0;
+	if (!c->ever_ready) {
+		sched_pool_set_down(p, why);
+		/* Ask DNS again next time: the MX set may have moved. */
+		free(p->addrs);
+		p->addrs = NULL;
+		p->naddrs = 0;
 	}
+	if (j != NULL)
+		sched_job_finish(j, relay);
+	sched_conn_free(c);
+	/*
+	 * A remote we cannot even reach cannot take the waiting jobs
+	 * either: hand them to the next remote (or defer them) now rather
+	 * than queueing connection attempts that will fail the same way.
+	 */
+	if (!p->up)
+		sched_pool_fail_waiting(p, why, 1);
+	else
+		sched_pool_kick(p);
+}
+
+/*
+ * sendtimeout ran out: nullmailer's deadline for one whole delivery
+ * attempt. Per-command deadlines cannot catch a remote that answers each
+ * command just in time; this one can. The attempt is cut off and its
+ * recipients take the temporary-failure path (next remote, or deferral).
+ */
+static void
+sched_conn_deadline(void *arg)
+{
+	struct sched_conn	*c = arg;
+	struct sched_pool	*p = c->pool;
+	struct sched_job	*j = c->job;
+	const char		*r = smtp_client_relay(c->session);
+	char			*why, *relay = r != NULL ? xstrdup(r) : NULL;
+
+	xasprintf(&why, "sendtimeout (%llds) expired in state %s: delivery "
+	    "attempt to %s:%d cut off", (long long)sched_cfg->sendtimeout,
+	    smtp_client_state_name(smtp_client_state(c->session)),
+	    p->remote->host, p->remote->port);
+	log_warn("%s%s%s", j != NULL ? j->entry->env->id : "",
+	    j != NULL ? ": " : "", why);
+	if (j != NULL) {
+		/* Results as the remote left them are void: none is final. */
+		c->job = NULL;
+		sched_job_fail(j, why, 1, relay);
+	}
+	sched_conn_lost(c, why, relay);
+	free(relay);
+	free(why);
 }
 
 static void
@@ -615,6 +777,8 @@ sched_client_event(struct smtp_client_session *s, enum smtp_client_event ev,
 		j = c->job;
 		c->job = NULL;
 		c->ready = 1;
+		/* That attempt is over; the next message gets its own. */
+		ev_timer_stop(c->deadline);
 		if (j != NULL)
 			sched_job_finish(j, smtp_client_relay(s));
 		sched_conn_take_job(c);
@@ -622,29 +786,7 @@ sched_client_event(struct smtp_client_session *s, enum smtp_client_event ev,
 	case SMTP_CLIENT_FAILED:
 		why = smtp_client_error(s);
 		whycopy = xstrdup(why != NULL ? why : "connection failed");
-		j = c->job;
-		c->job = NULL;
-		c->ready = 0;
-		if (!c->ever_ready) {
-			sched_pool_set_down(p, whycopy);
-			/* Ask DNS again next time: the MX set may have moved. */
-			free(p->addrs);
-			p->addrs = NULL;
-			p->naddrs = 0;
-		}
-		if (j != NULL)
-			sched_job_finish(j, smtp_client_relay(s));
-		sched_conn_free(c);
-		/*
-		 * A remote we cannot even reach cannot take the waiting jobs
-		 * either: hand them to the next remote (or defer them) now
-		 * rather than queueing connection attempts that will fail
-		 * the same way.
-		 */
-		if (!p->up)
-			sched_pool_fail_waiting(p, whycopy, 1);
-		else
-			sched_pool_kick(p);
+		sched_conn_lost(c, whycopy, smtp_client_relay(s));
 		free(whycopy);
 		break;
 	case SMTP_CLIENT_CLOSED:
@@ -709,6 +851,12 @@ sched_pool_kick(struct sched_pool *p)
 	}
 	for (j = p->waiting; j != NULL; j = j->next)
 		waiting++;
+	/*
+	 * Under remote_rate one message may start at a time, and none while
+	 * the window is shut: connections opened for the rest would idle.
+	 */
+	if (waiting > 0 && sched_rate_gap_ms() > 0)
+		waiting = sched_pool_rate_wait(p) > 0 ? 0 : 1;
 	max = sched_cfg->max_connections_per_remote > 0 ?
 	    (size_t)sched_cfg->max_connections_per_remote : 1;
 	/* A remote that is down gets one probing connection at a time. */
@@ -726,6 +874,9 @@ sched_pool_kick(struct sched_pool *p)
 		c->target.addrs = p->addrs;
 		c->target.naddrs = p->naddrs;
 		c->idle_timer = ev_timer_new(sched_idle_close, c);
+		c->deadline = ev_timer_new(sched_conn_deadline, c);
+		ev_timer_after(c->deadline,
+		    (uint64_t)sched_cfg->sendtimeout * 1000);
 		c->next = p->conns;
 		p->conns = c;
 		p->nconn++;
@@ -739,14 +890,15 @@ sched_pool_kick(struct sched_pool *p)
 
 /*
  * One line per outcome, Postfix-style, naming the rule (file:line) that
- * routed it and, for alias results, the address it came from.
+ * routed it, the generics line that rewrote the sender (sender_rule, only
+ * when one did) and, for alias results, the address it came from.
  */
 static void
 sched_log_outcome_to(const struct envelope *env, const struct envelope_rcpt *r,
-    const char *to, const char *relay, const char *rule, const char *status,
-    const char *text)
+    const char *to, const char *relay, const char *rule,
+    const char *sender_rule, const char *status, const char *text)
 {
-	char		 delay[32], *orig = NULL;
+	char		 delay[32], *orig = NULL, *srule = NULL;
 	const char	*o = r->orcpt;
 
 	if (o != NULL && ascii_strncasecmp(o, "rfc822;", 7) == 0)
@@ -755,21 +907,25 @@ sched_log_outcome_to(const struct envelope *env, const struct envelope_rcpt *r,
 		o = r->addr;
 	if (o != NULL && ascii_strcasecmp(o, to != NULL ? to : r->addr) != 0)
 		xasprintf(&orig, ", orig_to=<%s>", o);
+	if (sender_rule != NULL)
+		xasprintf(&srule, ", sender_rule=%s", sender_rule);
 	snprintf(delay, sizeof delay, "%lld",
 	    (long long)(wall_now() - env->arrival));
-	log_info("%s: to=<%s>%s, relay=%s, rule=%s, delay=%s, attempts=%d, "
+	log_info("%s: to=<%s>%s, relay=%s, rule=%s%s, delay=%s, attempts=%d, "
 	    "dsn=%s, status=%s (%s)", env->id, to != NULL ? to : r->addr,
 	    orig != NULL ? orig : "", relay != NULL ? relay : "none",
-	    rule != NULL ? rule : "-", delay, r->attempts,
-	    r->dsn_status != NULL ? r->dsn_status : "-", status, text);
+	    rule != NULL ? rule : "-", srule != NULL ? srule : "", delay,
+	    r->attempts, r->dsn_status != NULL ? r->dsn_status : "-", status,
+	    text);
 	free(orig);
+	free(srule);
 }
 
 static void
 sched_log_outcome(const struct envelope *env, const struct envelope_rcpt *r,
     const char *relay, const char *status, const char *text)
 {
-	sched_log_outcome_to(env, r, NULL, relay, NULL, status, text);
+	sched_log_outcome_to(env, r, NULL, relay, NULL, NULL, status, text);
 }
 
 static void
@@ -777,6 +933,32 @@ set_str(char **dst, const char *src)
 {
 	free(*dst);
 	*dst = src != NULL ? xstrdup(src) : NULL;
+}
+
+/*
+ * A recipient that failed temporarily once more: past queue_lifetime it
+ * bounces (1), with RFC 3463's 4.4.7 "delivery time expired" as its
+ * status and the last error kept in its words.
+ */
+static int
+sched_rcpt_expire(const struct envelope *env, struct envelope_rcpt *r,
+    const char *relay, const char *rule, const char *sender_rule)
+{
+	char	*text;
+
+	if (sched_cfg->queue_lifetime <= 0 ||
+	    wall_now() - env->arrival < sched_cfg->queue_lifetime)
+		return (0);
+	r->state = RCPT_BOUNCED;
+	set_str(&r->dsn_status, "4.4.7");
+	xasprintf(&text, "message too old (queue_lifetime): last error: %s",
+	    r->last_error != NULL ? r->last_error : "none");
+	set_str(&r->last_error, text);
+	free(text);
+	sched_count(SCHED_BOUNCED);
+	sched_log_outcome_to(env, r, NULL, relay, rule, sender_rule, "bounced",
+	    r->last_error);
+	return (1);
 }
 
 static int64_t
@@ -790,6 +972,21 @@ sched_backoff(int attempts)
 	if (sched_cfg->maxpause > 0 && wait > sched_cfg->maxpause)
 		wait = sched_cfg->maxpause;
 	return (wait);
+}
+
+/* A temporary failure that the next remote gets to answer. */
+static void
+sched_log_failover(const struct envelope *env, const struct envelope_rcpt *r,
+    const struct sched_job *j, const char *text)
+{
+	char	*from = sched_pool_where(j->pool);
+	char	*to = sched_pool_where(sched_pools[j->remote_idx + 1]);
+
+	log_info("%s: to=<%s>: remote %s:%d (%s) failed temporarily (%s); "
+	    "trying the next remote (%s)", env->id, r->addr,
+	    j->pool->remote->host, j->pool->remote->port, from, text, to);
+	free(from);
+	free(to);
 }
 
 /*
@@ -830,7 +1027,8 @@ sched_job_finish(struct sched_job *j, const char *relay)
 			set_str(&r->last_error, NULL);
 			sched_count(SCHED_DELIVERED);
 			j->pool->delivered++;
-			sched_log_outcome_to(env, r, NULL, where, j->rules[i], "sent", text);
+			sched_log_outcome_to(env, r, NULL, where, j->rules[i],
+			    j->sender_rule, "sent", text);
 			continue;
 		}
 		bounce_status_of(text, res->temporary ? "4.0.0" : "5.0.0",
@@ -843,32 +1041,26 @@ sched_job_finish(struct sched_job *j, const char *relay)
 			r->attempts++;
 			r->state = RCPT_BOUNCED;
 			sched_count(SCHED_BOUNCED);
-			sched_log_outcome_to(env, r, NULL, where, j->rules[i], "bounced", text);
+			sched_log_outcome_to(env, r, NULL, where, j->rules[i],
+			    j->sender_rule, "bounced", text);
 			continue;
 		}
 		if (!j->pool->is_route && j->remote_idx + 1 < sched_npools) {
 			if (next == NULL)
 				next = xcalloc(j->nrcpt, sizeof *next);
 			next[nnext++] = i;
+			sched_log_failover(env, r, j, text);
 			continue;
 		}
 		r->attempts++;
-		if (sched_cfg->queue_lifetime > 0 &&
-		    now - env->arrival >= sched_cfg->queue_lifetime) {
-			r->state = RCPT_BOUNCED;
-			xasprintf(&text, "message too old (queue_lifetime): "
-			    "last error: %s", r->last_error);
-			set_str(&r->last_error, text);
-			free(text);
-			sched_count(SCHED_BOUNCED);
-			sched_log_outcome_to(env, r, NULL, where, j->rules[i], "bounced",
-			    r->last_error);
+		if (sched_rcpt_expire(env, r, where, j->rules[i],
+		    j->sender_rule))
 			continue;
-		}
 		r->state = RCPT_DEFERRED;
 		r->next_try = now + sched_backoff(r->attempts);
 		sched_count(SCHED_DEFERRED);
-		sched_log_outcome_to(env, r, NULL, where, j->rules[i], "deferred", text);
+		sched_log_outcome_to(env, r, NULL, where, j->rules[i],
+		    j->sender_rule, "deferred", text);
 	}
 	if (nnext > 0) {
 		/* Failover: the same recipients, the next remote. */
@@ -890,6 +1082,8 @@ sched_job_finish(struct sched_job *j, const char *relay)
 		free(next);
 		nj->sender = j->sender;
 		j->sender = NULL;
+		nj->sender_rule = j->sender_rule;
+		j->sender_rule = NULL;
 		nj->msg = j->msg;
 		nj->msg.results = NULL;
 		nj->msg.relay = NULL;
@@ -1175,28 +1369,18 @@ sched_rcpt_defer(struct sched_entry *e, size_t ridx, const char *text,
 	struct envelope		*env = e->env;
 	struct envelope_rcpt	*r = &env->rcpts[ridx];
 	int64_t			 now = wall_now();
-	char			*old;
 
 	r->attempts++;
 	set_str(&r->last_error, text);
 	set_str(&r->dsn_status, "4.0.0");
 	envelope_rcpt_history_add(r, now, text);
-	if (sched_cfg->queue_lifetime > 0 &&
-	    now - env->arrival >= sched_cfg->queue_lifetime) {
-		r->state = RCPT_BOUNCED;
-		xasprintf(&old, "message too old (queue_lifetime): last "
-		    "error: %s", text);
-		set_str(&r->last_error, old);
-		free(old);
-		sched_count(SCHED_BOUNCED);
-		sched_log_outcome_to(env, r, NULL, relay, rule, "bounced",
-		    r->last_error);
+	if (sched_rcpt_expire(env, r, relay, rule, NULL))
 		return;
-	}
 	r->state = RCPT_DEFERRED;
 	r->next_try = now + sched_backoff(r->attempts);
 	sched_count(SCHED_DEFERRED);
-	sched_log_outcome_to(env, r, NULL, relay, rule, "deferred", text);
+	sched_log_outcome_to(env, r, NULL, relay, rule, NULL, "deferred",
+	    text);
 }
 
 static void
@@ -1212,7 +1396,8 @@ sched_rcpt_bounce(struct sched_entry *e, size_t ridx, const char *text,
 	set_str(&r->relay, relay);
 	envelope_rcpt_history_add(r, wall_now(), text);
 	sched_count(SCHED_BOUNCED);
-	sched_log_outcome_to(e->env, r, NULL, relay, rule, "bounced", text);
+	sched_log_outcome_to(e->env, r, NULL, relay, rule, NULL, "bounced",
+	    text);
 }
 
 /* All of a local recipient's deliveries are back. */
@@ -1237,7 +1422,7 @@ sched_local_settle(struct sched_local *l)
 		set_str(&r->last_error, NULL);
 		snprintf(count, sizeof count, "%d destination%s", l->ok,
 		    l->ok == 1 ? "" : "s");
-		sched_log_outcome_to(l->entry->env, r, NULL, "local", NULL,
+		sched_log_outcome_to(l->entry->env, r, NULL, "local", NULL, NULL,
 		    "expanded", count);
 	}
 	free(l->error);
@@ -1459,8 +1644,8 @@ sched_dispatch(struct sched_entry *e)
 	struct sched_job	*j;
 	size_t			 i, nb = 0, b;
 	int64_t			 now = wall_now();
-	int			 fd = -1, changed = 0;
-	char			*sender = NULL;
+	int			 fd = -1, changed = 0, said_generics = 0;
+	char			*sender = NULL, *sender_rule = NULL;
 	const struct rules_dest	*d;
 
 	if (env->held || e->deleted || e->inflight > 0)
@@ -1471,8 +1656,11 @@ sched_dispatch(struct sched_entry *e)
 			continue;
 		rules_resolve(sched_cfg, env->sender, env->rcpts[i].addr, &res,
 		    NULL);
-		if (sender == NULL)
+		if (sender == NULL) {
 			sender = xstrdup(res.sender);
+			if (res.sender_rule != NULL)
+				sender_rule = xstrdup(res.sender_rule);
+		}
 		d = res.n == 1 && res.v[0].orig == NULL ? &res.v[0] : NULL;
 		if (d != NULL && d->kind == RULES_DEST_SMTP)
 			sched_batch_add(&bv, &nb, e, i, d);
@@ -1509,6 +1697,15 @@ sched_dispatch(struct sched_entry *e)
 			continue;
 		}
 		j->sender = xstrdup(sender);
+		if (sender_rule != NULL) {
+			/* The tracer's words, once per attempt that sends. */
+			if (!said_generics)
+				log_info("%s: generics: sender <%s> is sent as "
+				    "<%s>, sender_rule=%s", env->id,
+				    env->sender, sender, sender_rule);
+			said_generics = 1;
+			j->sender_rule = xstrdup(sender_rule);
+		}
 		j->msg.qid = env->id;
 		j->msg.sender = j->sender;
 		j->msg.rcpts = j->rcpt_addrs;
@@ -1523,6 +1720,7 @@ sched_dispatch(struct sched_entry *e)
 	}
 	free(bv);
 	free(sender);
+	free(sender_rule);
 	if (changed) {
 		sched_persist(e);
 		sched_notify(SCHED_MSG_CHANGED, env);
@@ -1873,6 +2071,7 @@ sched_pool_destroy(struct sched_pool *p)
 	}
 	if (p->dnsq != NULL)
 		dns_cancel(p->dnsq);
+	ev_timer_free(p->rate_timer);
 	free(p->addrs);
 	free(p->key);
 	remote_free(&p->own);

@@ -65,6 +65,13 @@ def parse_args(argv):
                    help="answer every DATA with REPLY instead of storing")
     p.add_argument("--fail-first", type=int, default=0, metavar="N",
                    help="greet the first N connections with 421 and close")
+    p.add_argument("--reply-delay", type=float, default=0, metavar="SECONDS",
+                   help="wait SECONDS before every reply (the banner "
+                        "too; a multi-line reply waits once): a trickling "
+                        "upstream that answers each command in time")
+    p.add_argument("--data-delay", type=float, default=0, metavar="SECONDS",
+                   help="wait SECONDS before answering the end of DATA "
+                        "(slow deliveries, to see parallel connections)")
     p.add_argument("--log", help="log file (default stderr)")
     p.add_argument("--pidfile")
     args = p.parse_args(argv)
@@ -99,9 +106,34 @@ def scram_unescape(name):
 class UpstreamSMTP(SMTP):
     """aiosmtpd's server plus the two mechanisms it lacks."""
 
+    open_connections = 0
+
     def __init__(self, handler, opts, **kw):
         self.opts = opts
+        self.counted = False
         super().__init__(handler, **kw)
+
+    # "open N" lines let a test see how many connections ran at once.
+    def connection_made(self, transport):
+        if not self.counted:
+            self.counted = True
+            UpstreamSMTP.open_connections += 1
+            log.info("open %d", UpstreamSMTP.open_connections)
+        super().connection_made(transport)
+
+    def connection_lost(self, error):
+        if self.counted:
+            self.counted = False
+            UpstreamSMTP.open_connections -= 1
+            log.info("open %d", UpstreamSMTP.open_connections)
+        super().connection_lost(error)
+
+    async def push(self, status):
+        line = status if isinstance(status, str) else status.decode()
+        # Continuation lines ("250-...") go out with the last one.
+        if self.opts.reply_delay and line[3:4] != "-":
+            await asyncio.sleep(self.opts.reply_delay)
+        await super().push(status)
 
     def _check(self, mech, user, password):
         ok = (user == self.opts.user and password == self.opts.password)
@@ -220,6 +252,8 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.opts.data_delay:
+            await asyncio.sleep(self.opts.data_delay)
         if self.opts.reply_data:
             log.info("data from=<%s> rejected: %s", envelope.mail_from,
                      self.opts.reply_data)
