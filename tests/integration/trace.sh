@@ -1,8 +1,9 @@
 #!/bin/bash
 # trace: `hikyaku trace` on the seed examples names the file:line behind
 # each decision; `hikyaku-sendmail -bt` answers /parse through a pipe
-# without a prompt; and for a set of addresses the daemon's log names the
-# same rules as the trace (both run core/rules.c).
+# without a prompt; for a set of addresses the daemon's log shows the
+# same destinations, each with the same outcome and rule, as the trace
+# (both run core/rules.c); and several addresses trace in one run.
 . "$(dirname "$0")/lib.sh"
 need_cmd swaks
 
@@ -83,13 +84,49 @@ while read -r from to; do
 done <"$T/cases"
 wait_for 30 hk_queue_empty || fail "queue not empty: $(hk_cli queue list)"
 
+# One line per destination, "OUTCOME KIND [ADDR] rule=R", sorted but not
+# merged, so a destination missing on one side, one more, or one with
+# another outcome or rule shows: SMTP destinations by their address,
+# local ones (file, pipe, mailbox, /dev/null) by their rule.
+trace_dests() {
+	hk_cli trace --from "$1" "$2" | sed -n \
+		-e 's/^mailer error, host 5[^,]*, user .* rule=\(.*\)$/bounced error rule=\1/p' \
+		-e 's/^mailer error, host 4[^,]*, user .* rule=\(.*\)$/deferred error rule=\1/p' \
+		-e 's/^mailer smtp, .*, user \([^ ]*\) .* rule=\(.*\)$/sent smtp <\1> rule=\2/p' \
+		-e '/^mailer \(smtp\|error\)/!s/^mailer .* rule=\(.*\)$/sent local rule=\1/p' |
+		sort
+}
+daemon_dests() {
+	grep -E "to=<$1>|orig_to=<$1>" "$L" | grep -v 'status=expanded' | sed -n \
+		-e 's/.* to=<\([^>]*\)>.* relay=local, rule=\([^,]*\),.* status=\([a-z]*\).*/\3 local rule=\2/p' \
+		-e '/relay=local,/!s/.* to=<\([^>]*\)>.* relay=[^,]*, rule=\([^,]*\),.* status=\([a-z]*\).*/\3 smtp <\1> rule=\2/p' |
+		sort
+}
 L=$T/log/hikyaku.log
 while read -r from to; do
-	want=$(hk_cli trace --from "$from" "$to" | sed -n 's/^mailer .* rule=\(.*\)$/\1/p' | sort -u | tr '\n' ' ')
-	got=$(grep -E "to=<$to>|orig_to=<$to>" "$L" | grep -v 'status=expanded' |
-		sed -n 's/.* rule=\([^,]*\),.*/\1/p' | sort -u | tr '\n' ' ')
-	[ -n "$want" ] || fail "trace of $to gave no rule: $(hk_cli trace --from "$from" "$to")"
-	assert_eq "$want" "$got" "rules for $to (trace vs daemon log)"
+	want=$(trace_dests "$from" "$to")
+	got=$(daemon_dests "$to")
+	[ -n "$want" ] || fail "trace of $to gave no destination: $(hk_cli trace --from "$from" "$to")"
+	assert_eq "$want" "$got" "destinations of $to (trace vs daemon log)"
 done <"$T/cases"
+# mix@ is one mbox and one SMTP destination: both sides list both.
+assert_eq "$(trace_dests s@example.org mix@relay.test | tr '\n' ' ')" \
+	"sent local rule=aliases:2 sent smtp <far@other.example> rule=remotes " \
+	"trace of mix@relay.test, per destination"
+
+# Several addresses at once: each traced in turn, in the order given,
+# with its own result; the exit status says one of them fails.
+if hk_cli trace --from s@example.org x@a.example void@relay.test \
+	nosuch@relay.test >"$T/multi" 2>&1; then
+	fail "trace with an unknown local name among several exited 0"
+fi
+assert_eq "$(grep -c '^trace <' "$T/multi")" 3 "trace of three addresses"
+assert_eq "$(sed -n 's/^trace <\(.*\)>$/\1/p' "$T/multi" | tr '\n' ' ')" \
+	"x@a.example void@relay.test nosuch@relay.test " "order of the traces"
+assert_grep '^mailer smtp, host \[127.0.0.1\]:[0-9]+, user x@a.example +rule=transport:2$' "$T/multi" "trace x@a.example among several"
+assert_grep '^mailer \*file\*, user /dev/null +rule=aliases:3$' "$T/multi" "trace void@ among several"
+assert_grep '^result: refused: 550 5.1.1 <nosuch@relay.test>: Recipient address rejected' "$T/multi" "trace nosuch@ among several"
+hk_cli trace --from s@example.org x@a.example void@relay.test >"$T/multi2" 2>&1 ||
+	fail "trace of two deliverable addresses failed: $(cat "$T/multi2")"
 hk_stop
 exit 0

@@ -5,7 +5,11 @@
 # against the trace, line by line"). trace.sh does the same for delivery
 # routes; this test covers the server's decisions: Connect:/From:/To:
 # lines with REJECT, ERROR:, RELAY, OK and DISCARD, untagged keys, the
-# built-in relay policy, aliases and local names that do not exist.
+# built-in relay policy, aliases and local names that do not exist, the
+# relay tricks (percent hack, bang path, source route, quoted local part
+# holding @) and IP literals: the address the client connected to (ours:
+# the trace learns it from --server, or for loopback clients from its
+# default, the first listen address) and a foreign one.
 #
 # For every case the trace's result line (`result: refused: REPLY
 # rule=R`, `result: accepted and discarded rule=R` or `result: accepted
@@ -77,11 +81,22 @@ senders = ["s@example.org", "spam@bad.example", "drop@bad.example",
 rcpts = ["alice@relay.test", "nosuch@relay.test", "gone@relay.test",
          "void@relay.test", "vip@relay.test", "busy@relay.test",
          "p@partner.example", "far@remote.example", "y@bad.example"]
+# Parsed before any access stage: judged for one sender only.
+tricks = ["far%remote.example@relay.test", "remote.example!far@relay.test",
+          "@relay.test:far@remote.example", '"far@remote.example"@relay.test',
+          "alice@[%s]", "alice@[192.0.2.7]"]
+
+def server(client):
+    """The address the client connects to."""
+    return "127.0.0.1" if client.startswith("127.") else out_addr
 
 def trace(client, sender, rcpt):
-    p = subprocess.run([hikyaku, "-C", confdir, "trace", rcpt, "--client",
-                        client, "--from", sender], capture_output=True,
-                       text=True, timeout=30, stdin=subprocess.DEVNULL)
+    args = [hikyaku, "-C", confdir, "trace", rcpt, "--client", client,
+            "--from", sender]
+    if not client.startswith("127."):
+        args += ["--server", server(client)]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
     text = p.stdout + p.stderr
     m = re.search(r"^result: refused: (.*?) +rule=(\S+)$", text, re.M)
     if m:
@@ -97,8 +112,7 @@ def trace(client, sender, rcpt):
 
 def session(client, sender, rcpt):
     """One transaction from client; the last reply, in words."""
-    dst = "127.0.0.1" if client.startswith("127.") else out_addr
-    s = socket.create_connection((dst, int(port)), timeout=30,
+    s = socket.create_connection((server(client), int(port)), timeout=30,
                                  source_address=(client, 0))
     f = s.makefile("rb")
     def reply():
@@ -150,32 +164,34 @@ logf = open(log, encoding="utf-8", errors="replace")
 logf.seek(0, 2)
 bad = n = 0
 for client in clients:
-    for sender in senders:
-        for rcpt in rcpts:
-            n += 1
-            want, text = trace(client, sender, rcpt)
-            got_reply = session(client, sender, rcpt)
-            got, stage = daemon(client, logf.readlines())
-            case = "client %s from <%s> to <%s>" % (client, sender, rcpt)
-            print("%s: trace %s; daemon %s (%s); reply %s"
-                  % (case, want, got, stage, got_reply))
-            why = None
-            if got is None:
-                why = "no decision line in the daemon's log"
-            elif want != got:
-                why = "trace %r, daemon %r" % (want, got)
-            elif want[0] == "reject":
-                # The client saw the logged reply (a refused greeting
-                # is a 554 whatever the access line's code).
-                exp = want[1] if stage != "CONNECT" else "554" + want[1][3:]
-                if got_reply != exp:
-                    why = "reply %r, trace says %r" % (got_reply, exp)
-            elif not got_reply.startswith("250"):
-                why = "accepted by both, but the client got %r" % got_reply
-            if why:
-                bad += 1
-                print("MISMATCH %s: %s\n%s" % (case, why, text),
-                      file=sys.stderr)
+    cases = [(sender, rcpt) for sender in senders for rcpt in rcpts]
+    cases += [("s@example.org", t.replace("%s", server(client)))
+              for t in tricks]
+    for sender, rcpt in cases:
+        n += 1
+        want, text = trace(client, sender, rcpt)
+        got_reply = session(client, sender, rcpt)
+        got, stage = daemon(client, logf.readlines())
+        case = "client %s from <%s> to <%s>" % (client, sender, rcpt)
+        print("%s: trace %s; daemon %s (%s); reply %s"
+              % (case, want, got, stage, got_reply))
+        why = None
+        if got is None:
+            why = "no decision line in the daemon's log"
+        elif want != got:
+            why = "trace %r, daemon %r" % (want, got)
+        elif want[0] == "reject":
+            # The client saw the logged reply (a refused greeting
+            # is a 554 whatever the access line's code).
+            exp = want[1] if stage != "CONNECT" else "554" + want[1][3:]
+            if got_reply != exp:
+                why = "reply %r, trace says %r" % (got_reply, exp)
+        elif not got_reply.startswith("250"):
+            why = "accepted by both, but the client got %r" % got_reply
+        if why:
+            bad += 1
+            print("MISMATCH %s: %s\n%s" % (case, why, text),
+                  file=sys.stderr)
 print("%d cases, %d mismatches" % (n, bad))
 sys.exit(1 if bad else 0)
 PYEOF
@@ -197,14 +213,23 @@ for w in "trace ('reject', '553 5.7.1 no spam here', 'access:6')" \
 	"to <p@partner.example>: trace ('accept', '', 'access:11')" \
 	"to <vip@relay.test>: trace ('accept', '', 'access:12')" \
 	"client 127.0.0.1 from <s@example.org> to <far@remote.example>: trace ('accept', '', 'built-in')" \
-	"client 127.0.0.2 from <s@example.org> to <far@remote.example>: trace ('reject', '554 5.7.1 <far@remote.example>: Relay access denied', 'access:5')"; do
+	"client 127.0.0.2 from <s@example.org> to <far@remote.example>: trace ('reject', '554 5.7.1 <far@remote.example>: Relay access denied', 'access:5')" \
+	"client 127.0.0.1 from <s@example.org> to <far%remote.example@relay.test>: trace ('reject', '554 5.7.1 Relay access denied: routing with % or ! in the local part is not allowed', 'built-in')" \
+	"client 127.0.0.1 from <s@example.org> to <remote.example!far@relay.test>: trace ('reject', '554 5.7.1 Relay access denied: routing with % or ! in the local part is not allowed', 'built-in')" \
+	"client 127.0.0.1 from <s@example.org> to <@relay.test:far@remote.example>: trace ('reject', '554 5.7.1 Relay access denied: source routes are not allowed', 'built-in')" \
+	"client 127.0.0.1 from <s@example.org> to <\"far@remote.example\"@relay.test>: trace ('reject', '554 5.7.1 Relay access denied: quoted local part with @, % or ! is not allowed', 'built-in')" \
+	"client 127.0.0.1 from <s@example.org> to <alice@[127.0.0.1]>: trace ('accept', '', 'built-in')" \
+	"client 127.0.0.1 from <s@example.org> to <alice@[192.0.2.7]>: trace ('reject', '554 5.7.1 Relay access denied: address literal is not this host', 'built-in')"; do
 	grep -qF "$w" "$T/compare.log" || fail "no case gave: $w"
 done
 if [ -n "$OUT" ]; then
 	for w in "client 10.255.0.1 from <s@example.org> to <far@remote.example>: trace ('reject', '554 5.7.1 <far@remote.example>: Relay access denied', 'built-in')" \
 		"trace ('reject', '550 5.7.1 Access denied', 'access:2')" \
 		"trace ('discard', '', 'access:3')" \
-		"client 10.255.0.7 from <s@example.org> to <far@remote.example>: trace ('accept', '', 'access:4')"; do
+		"client 10.255.0.7 from <s@example.org> to <far@remote.example>: trace ('accept', '', 'access:4')" \
+		"client 10.255.0.1 from <s@example.org> to <alice@[10.255.0.1]>: trace ('accept', '', 'built-in')" \
+		"client 10.255.0.1 from <s@example.org> to <alice@[192.0.2.7]>: trace ('reject', '554 5.7.1 Relay access denied: address literal is not this host', 'built-in')" \
+		"client 10.255.0.1 from <s@example.org> to <far%remote.example@relay.test>: trace ('reject', '554 5.7.1 Relay access denied: routing with % or ! in the local part is not allowed', 'built-in')"; do
 		grep -qF "$w" "$T/compare.log" || fail "no case gave: $w"
 	done
 fi
