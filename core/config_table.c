@@ -92,14 +92,20 @@ const struct config_key config_keys[] = {
 	    "Age after which undelivered mail is bounced (Postfix's "
 	    "maximal_queue_lifetime).", queue_lifetime),
 	KEY("sendtimeout", CT_DURATION, "3600", 1, DAY, NULL,
-	    "Deadline for one delivery attempt to a remote (nullmailer's "
-	    "sendtimeout).", sendtimeout),
+	    "Deadline for one whole delivery attempt to a remote: connecting "
+	    "and the first message, then each further message on the "
+	    "connection (nullmailer's sendtimeout). Unlike command_timeout "
+	    "it also stops a remote that answers every command just in "
+	    "time; the recipients are deferred or fail over.", sendtimeout),
 	KEY("max_connections_per_remote", CT_INT, "4", 1, 1000, NULL,
 	    "Parallel outbound connections to one remote.",
 	    max_connections_per_remote),
 	KEY("remote_rate", CT_RATE, "0", 0, 0, NULL,
-	    "Outbound messages per remote, COUNT/DURATION (\"100/1h\"), for "
-	    "ISPs that block bursts; 0 is no limit.", remote_rate),
+	    "Outbound messages per remote (each next hop counts apart), "
+	    "COUNT/DURATION (\"100/1h\"), for ISPs that block bursts. "
+	    "Message starts are spaced evenly (60/1m: one a second); mail "
+	    "over the rate waits its turn, not deferred. 0 is no limit.",
+	    remote_rate),
 	KEY("smtp_tls", CT_ENUM, "may", 0, 0, "none|may|verify",
 	    "TLS for hops not in remotes: none, may (STARTTLS when offered) "
 	    "or verify. A hop sent credentials is always verified.", smtp_tls),
@@ -134,8 +140,11 @@ const struct config_key config_keys[] = {
 	    "Offer AUTH before STARTTLS (passwords in the clear).",
 	    smtpd_plaintext_auth),
 	KEY("peer_lookup", CT_BOOL, "no", 0, 0, NULL,
-	    "Look up client host names (reverse DNS); off means access "
-	    "Connect: host keys never match.", peer_lookup),
+	    "Look up each client's host name before the greeting (PTR, "
+	    "kept only when its A/AAAA records give the client's address "
+	    "back) for access Connect: host keys, logs and Received:; off "
+	    "means no DNS for clients and host keys never match one.",
+	    peer_lookup),
 
 	/* local delivery */
 	KEY("mailbox_root", CT_PATH, "", 0, 0, NULL,

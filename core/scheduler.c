@@ -21,6 +21,9 @@
  * connection. A connection-level failure marks the remote down and moves
  * the waiting jobs on to the next remote (failover); a recipient that gets
  * a temporary failure from every remote is deferred with backoff.
+ * sendtimeout bounds each attempt (a connection's set-up with its first
+ * message, then each further message); remote_rate spaces the message
+ * starts of a pool evenly, the jobs over the rate waiting on the pool.
  *
  * Every outcome is written to the envelope (queue_update) before anything
  * else acts on it; the message leaves the queue once every recipient is

@@ -4,8 +4,9 @@
  * It keeps the in-memory index of the queue (one entry per message: ids,
  * per-recipient state, next attempt), routes recipients (remotes in order
  * with failover; transport and sender_relay come with the rules issue),
- * runs smtp_client sessions with bounded parallel connections per remote
- * and connection reuse, applies backoff (pausetime doubling to maxpause),
+ * runs smtp_client sessions with bounded parallel connections per remote,
+ * connection reuse, remote_rate pacing and a sendtimeout deadline on each
+ * delivery attempt, applies backoff (pausetime doubling to maxpause),
  * bounces (5xx, queue_lifetime) through bounce.c, and records every
  * outcome in the envelope through queue.c before acting on it.
  *
