@@ -6,8 +6,11 @@
 #   --auth-login (forces LOGIN although SCRAM is offered); --ssl;
 #   --x509fmtder (DER CA); --x509certfile (client certificate);
 #   dash-less spelling (port=N starttls); --pass-file;
+#   --x509certfile presents the client certificate to an upstream that
+#   requires one (and without it the upstream refuses the handshake);
 #   --x509cafile of the wrong CA: deferred with a readable reason in
 #   `hikyaku queue list`; --insecure then delivers it;
+#   no --x509cafile: the system CA bundle, which lacks the test CA;
 #   --x509crlfile revoking the upstream's certificate: deferred.
 . "$(dirname "$0")/lib.sh"
 need_cmd swaks certtool
@@ -75,6 +78,16 @@ printf 'pa#ss0rd\n' >"$T/conf/upstream.pass"
 chmod 644 "$T/conf/upstream.pass"
 run_case all SCRAM-SHA-256 "127.0.0.1 smtp --port=$UP_PORT_all --starttls --user=hkuser --pass-file=$T/conf/upstream.pass --x509cafile=$C/ca.crt"
 
+# --x509certfile really presents the client certificate: this upstream
+# requires one signed by the test CA, logs its subject and refuses TLS
+# without it.
+tls_up ccert --require-client-cert "$C/ca.crt"
+run_case ccert SCRAM-SHA-256 "127.0.0.1 smtp --port=$UP_PORT_ccert --starttls $auth --x509cafile=$C/ca.crt --x509certfile=$C/client.pem"
+assert_grep 'client certificate subject=.*commonName=hikyaku test client' \
+	"$T/log/upstream-ccert.log" "upstream log (client certificate)"
+f=$(grep -l "tls-$n_case@test" "$T/up-ccert"/*.eml)
+assert_grep '"client_cert": ".*commonName=hikyaku test client' "${f%.eml}.json" "stored client_cert"
+
 upstream_start smtps --ssl --tls-cert "$C/server.crt" --tls-key "$C/server.key" --auth 'hkuser:pa#ss0rd'
 run_case smtps SCRAM-SHA-256 "127.0.0.1 smtp --port=$UP_PORT_smtps --ssl $auth --x509cafile=$C/ca.crt"
 
@@ -102,8 +115,21 @@ hk_cli queue retry "$qid" >/dev/null 2>&1 || fail "queue retry $qid"
 delivered all SCRAM-SHA-256
 hk_stop || fail "daemon stop"
 
+# Without --x509cafile the system CA bundle is what verifies, and the
+# test CA is not in it.
+deferred_case 'TLS with 127\.0\.0\.1\[127\.0\.0\.1\]:[0-9]+: .*CN=hikyaku test CA.*is not in the system CA bundle.*unknown CA' \
+	"127.0.0.1 smtp --port=$UP_PORT_all --starttls $auth"
+hk_cli queue delete "$(hk_queue_first | sed -n 's/^qid=//p')" >/dev/null 2>&1
+hk_stop || fail "daemon stop"
+
 deferred_case '[Rr]evoked|CRL|[Cc]ertificate' \
 	"127.0.0.1 smtp --port=$UP_PORT_all --starttls $auth --x509cafile=$C/ca.crt --x509crlfile=$C/revoked.crl"
+hk_cli queue delete "$(hk_queue_first | sed -n 's/^qid=//p')" >/dev/null 2>&1
+hk_stop || fail "daemon stop"
+
+# The same upstream without --x509certfile: no certificate, no delivery
+# (under TLS 1.3 the upstream hangs up after the handshake).
+deferred_case 'TLS|lost connection with 127\.0\.0\.1' "127.0.0.1 smtp --port=$UP_PORT_ccert --starttls $auth --x509cafile=$C/ca.crt"
 hk_cli queue delete "$(hk_queue_first | sed -n 's/^qid=//p')" >/dev/null 2>&1
 hk_stop || fail "daemon stop"
 
