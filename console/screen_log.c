@@ -1,7 +1,8 @@
 /*
  * screen_log: the Log screen (DESIGN §8, screen 10 on key 0): a live tail
  * of the daemon's log through a `subscribe` to the log topic, a filter,
- * and "follow one queue ID" (the queue screen's L key). The last lines are
+ * and "follow one queue ID" (the queue screen's L key). It starts with the
+ * lines the daemon kept (subscribe's history). The last lines are
  * kept in a ring, so the console holds a bounded amount whatever the
  * daemon logs; the Status screen borrows the recent warnings from it.
  */
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "control.h"
 #include "json.h"
 #include "tui.h"
 #include "tui_ctl.h"
@@ -59,15 +61,43 @@ ring_add(char *text, int problem)
 		L.back++;
 }
 
+/* One log line ({"seq","time","level","line"}, an event or history),
+ * after a marker when lines were missed since the last one. */
+static void
+add_log(const struct json_value *v)
+{
+	const char *level, *text;
+	char *s, ts[16];
+	time_t t;
+	struct tm tm;
+	uint64_t seq;
+
+	seq = (uint64_t)json_get_int(v, "seq", 0);
+	if (L.seq && seq > L.seq + 1) {
+		xasprintf(&s, "-- %llu line%s missed here (the log "
+		    "file has them) --",
+		    (unsigned long long)(seq - L.seq - 1),
+		    seq - L.seq - 1 == 1 ? "" : "s");
+		ring_add(s, 0);
+	}
+	L.seq = seq;
+	t = (time_t)json_get_int(v, "time", 0);
+	localtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+	level = json_get_str(v, "level");
+	text = json_get_str(v, "line");
+	xasprintf(&s, "%s %-7s %s", ts, level ? level : "?",
+	    text ? text : "");
+	ring_add(s, level && strcmp(level, "info") != 0);
+	tui_dirty();
+}
+
 static void
 on_event(const char *line, size_t len, void *arg)
 {
 	struct json_value *v;
-	const char *ev, *level, *text;
-	char *err = NULL, *s, ts[16];
-	time_t t;
-	struct tm tm;
-	uint64_t seq;
+	const char *ev;
+	char *err = NULL;
 
 	if (!(v = json_parse(line, len, &err))) {
 		free(err);
@@ -79,40 +109,43 @@ on_event(const char *line, size_t len, void *arg)
 		    "were lost --"), 0);
 		tui_ctl_restart(L.ctl);
 	} else if (ev && strcmp(ev, "log") == 0) {
-		seq = (uint64_t)json_get_int(v, "seq", 0);
-		if (L.seq && seq > L.seq + 1) {
-			xasprintf(&s, "-- %llu line%s missed here (the log "
-			    "file has them) --",
-			    (unsigned long long)(seq - L.seq - 1),
-			    seq - L.seq - 1 == 1 ? "" : "s");
-			ring_add(s, 0);
-		}
-		L.seq = seq;
-		t = (time_t)json_get_int(v, "time", 0);
-		localtime_r(&t, &tm);
-		strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
-		level = json_get_str(v, "level");
-		text = json_get_str(v, "line");
-		xasprintf(&s, "%s %-7s %s", ts, level ? level : "?",
-		    text ? text : "");
-		ring_add(s, level && strcmp(level, "info") != 0);
-		tui_dirty();
+		add_log(v);
 	}
 	json_free(v);
 }
 
+/*
+ * The daemon's recent lines come first. After a reconnect to the same
+ * daemon (its count went on) only the lines not shown yet are added; a
+ * daemon that counts from less than we saw was restarted, and all of its
+ * lines are new.
+ */
 static void
 subscribed(const char *line, size_t len, const char *err, void *arg)
 {
 	struct json_value *v;
+	const struct json_value *hist;
 	char *perr = NULL;
+	uint64_t log_seq;
+	size_t i;
 
 	if (!line)
 		return;
-	if (!(v = json_parse(line, len, &perr)) || !json_get_bool(v, "ok", 0))
+	if (!(v = json_parse(line, len, &perr)) ||
+	    !json_get_bool(v, "ok", 0)) {
 		tui_error("log subscription refused");
-	else
-		L.seq = (uint64_t)json_get_int(v, "log_seq", 0);
+	} else {
+		log_seq = (uint64_t)json_get_int(v, "log_seq", 0);
+		if (log_seq < L.seq)
+			L.seq = 0;
+		hist = json_get(v, "log");
+		for (i = 0; hist && hist->type == JSON_ARRAY && i < hist->n;
+		    i++)
+			if ((uint64_t)json_get_int(hist->items[i], "seq", 0) >
+			    L.seq)
+				add_log(hist->items[i]);
+		L.seq = log_seq;
+	}
 	free(perr);
 	json_free(v);
 }
@@ -120,10 +153,14 @@ subscribed(const char *line, size_t len, const char *err, void *arg)
 static void
 on_state(int up, const char *why, void *arg)
 {
+	char members[64];
+
 	if (up) {
 		ring_add(xstrdup("-- connected to the daemon --"), 0);
-		tui_ctl_call(L.ctl, "subscribe", ",\"topics\":[\"log\"]",
-		    subscribed, NULL);
+		snprintf(members, sizeof(members),
+		    ",\"topics\":[\"log\"],\"history\":%d",
+		    CONTROL_LOG_HISTORY);
+		tui_ctl_call(L.ctl, "subscribe", members, subscribed, NULL);
 	} else if (L.n == 0 || !strstr(line_at(L.n - 1)->text,
 	    "-- daemon down")) {
 		char *s;
@@ -159,14 +196,42 @@ shown(size_t i)
 /* Wrapped lines continue under the text, past "HH:MM:SS level   ". */
 #define WRAP_INDENT	17
 
+/*
+ * Scrolled back as far as it goes, the oldest shown line is at the top:
+ * back is at most the shown lines less those that fit in avail rows
+ * from the oldest on.
+ */
+static size_t
+max_back(int avail, int cols)
+{
+	size_t i, nshown = 0, fit = 0;
+	int used = 0;
+
+	for (i = 0; i < L.n; i++) {
+		if (!shown(i))
+			continue;
+		nshown++;
+		if (used < avail) {
+			used += tui_put_wrap(NULL, 0, 0, cols, 0, 0,
+			    WRAP_INDENT, line_at(i)->text);
+			if (used <= avail)
+				fit++;
+		}
+	}
+	return nshown - fit;
+}
+
 static void
 log_draw(WINDOW *w)
 {
 	int rows, cols, y, h;
-	size_t i, skip;
+	size_t i, skip, most;
 	const char *text;
 
 	getmaxyx(w, rows, cols);
+	if (L.back && L.back > (most = max_back(rows - 1 -
+	    (L.prompting ? 1 : 0), cols)))
+		L.back = most;
 	/*
 	 * Bottom up: the newest shown line at the bottom, minus scrolling.
 	 * Every line wraps, so none loses its end at 80 columns; the top one

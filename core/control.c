@@ -41,7 +41,7 @@ struct ctl_listener {
 	char		*path;
 };
 
-/* A warning or error line, numbered like the log events. */
+/* A log line as the log events number it (kept problems and history). */
 struct ctl_problem {
 	uint64_t	 seq;
 	int64_t		 time;		/* wall seconds */
@@ -74,6 +74,10 @@ static struct {
 	/* The last warning/error lines, oldest first from problem_next. */
 	struct ctl_problem	 problems[CONTROL_RECENT_ERRORS];
 	size_t			 problem_next;
+	/* The last log lines: a ring from hist_head, bounded in count
+	 * and in bytes of text. */
+	struct ctl_problem	 hist[CONTROL_LOG_HISTORY];
+	size_t			 hist_head, hist_n, hist_bytes;
 	/*
 	 * Connections are freed only from this timer: io may report an
 	 * error synchronously inside any write, and a struct freed there
@@ -493,6 +497,17 @@ level_name(enum log_level level)
 	return "info";
 }
 
+static void
+problem_json(struct json_writer *w, const struct ctl_problem *p)
+{
+	json_obj_begin(w);
+	json_kv_int(w, "seq", (int64_t)p->seq);
+	json_kv_int(w, "time", p->time);
+	json_kv_str(w, "level", level_name(p->level));
+	json_kv_str(w, "line", p->line);
+	json_obj_end(w);
+}
+
 /* The kept warning/error lines, oldest first. */
 static void
 recent_errors(struct json_writer *w)
@@ -504,16 +519,59 @@ recent_errors(struct json_writer *w)
 	for (i = 0; i < CONTROL_RECENT_ERRORS; i++) {
 		p = &ctl.problems[(ctl.problem_next + i) %
 		    CONTROL_RECENT_ERRORS];
-		if (!p->line)
-			continue;
-		json_obj_begin(w);
-		json_kv_int(w, "seq", (int64_t)p->seq);
-		json_kv_int(w, "time", p->time);
-		json_kv_str(w, "level", level_name(p->level));
-		json_kv_str(w, "line", p->line);
-		json_obj_end(w);
+		if (p->line)
+			problem_json(w, p);
 	}
 	json_arr_end(w);
+}
+
+/* The last n kept log lines, oldest first. */
+static void
+history_json(struct json_writer *w, size_t n)
+{
+	size_t i;
+
+	if (n > ctl.hist_n)
+		n = ctl.hist_n;
+	json_arr_begin(w);
+	for (i = ctl.hist_n - n; i < ctl.hist_n; i++)
+		problem_json(w, &ctl.hist[(ctl.hist_head + i) %
+		    CONTROL_LOG_HISTORY]);
+	json_arr_end(w);
+}
+
+static void
+history_drop_oldest(void)
+{
+	struct ctl_problem *p = &ctl.hist[ctl.hist_head];
+
+	ctl.hist_bytes -= strlen(p->line);
+	free(p->line);
+	p->line = NULL;
+	ctl.hist_head = (ctl.hist_head + 1) % CONTROL_LOG_HISTORY;
+	ctl.hist_n--;
+}
+
+/* Keep a log line, dropping the oldest past either bound. */
+static void
+history_add(int64_t now, enum log_level level, const char *line)
+{
+	size_t len = strlen(line);
+	struct ctl_problem *p;
+
+	if (len > CONTROL_LOG_HISTORY_BYTES)
+		return;
+	while (ctl.hist_n == CONTROL_LOG_HISTORY ||
+	    (ctl.hist_n > 0 && ctl.hist_bytes + len >
+	    CONTROL_LOG_HISTORY_BYTES))
+		history_drop_oldest();
+	p = &ctl.hist[(ctl.hist_head + ctl.hist_n) % CONTROL_LOG_HISTORY];
+	p->seq = ctl.log_seq;
+	p->time = now;
+	p->level = level;
+	p->line = xstrdup(line);
+	ctl.hist_n++;
+	ctl.hist_bytes += len;
 }
 
 static void
@@ -623,6 +681,7 @@ cmd_subscribe(struct ctl_conn *c, const struct json_value *id,
     const struct json_value *req)
 {
 	const struct json_value *topics = json_get(req, "topics");
+	const struct json_value *history = json_get(req, "history");
 	struct buf b;
 	struct json_writer w;
 	struct snap s;
@@ -632,6 +691,12 @@ cmd_subscribe(struct ctl_conn *c, const struct json_value *id,
 	if (!topics || topics->type != JSON_ARRAY) {
 		reply_error(c, id, "\"topics\" must be an array of "
 		    "\"queue\" and/or \"log\"");
+		return;
+	}
+	if (history && (history->type != JSON_NUMBER || !history->is_int ||
+	    history->i < 0)) {
+		reply_error(c, id, "\"history\" must be a number of log "
+		    "lines (0 or more)");
 		return;
 	}
 	for (i = 0; i < topics->n; i++) {
@@ -664,6 +729,11 @@ cmd_subscribe(struct ctl_conn *c, const struct json_value *id,
 		json_arr_begin(&w);
 		sched_foreach(snap_add, &s);
 		json_arr_end(&w);
+	}
+	if ((mask & TOPIC_LOG) && history) {
+		json_key(&w, "log");
+		history_json(&w, history->i > CONTROL_LOG_HISTORY ?
+		    CONTROL_LOG_HISTORY : (size_t)history->i);
 	}
 	resp_end(c, &w, &b);
 	/* The snapshot itself never counts against the cap. */
@@ -877,6 +947,7 @@ log_observer_cb(enum log_level level, const char *line, void *arg)
 	now = now_wall_ms() / 1000;
 	if (level >= LOG_LVL_WARN)
 		problem_add(now, level, line);
+	history_add(now, level, line);
 	buf_init(&b);
 	for (c = ctl.conns; c; c = next) {
 		next = c->next;
@@ -928,6 +999,8 @@ control_shutdown(void)
 		free(ctl.problems[i].line);
 		ctl.problems[i].line = NULL;
 	}
+	while (ctl.hist_n > 0)
+		history_drop_oldest();
 	if (ctl.reaper)
 		ev_timer_free(ctl.reaper);
 	ctl.reaper = NULL;

@@ -9,7 +9,7 @@
  * greeting, requests with ids, responses carrying the same id, paged
  * queue snapshots, queue actions through the scheduler, reload through a
  * hook the daemon supplies, status, and subscriptions (snapshot + gapless
- * deltas). Promise: a slow or stopped client never slows the daemon; a
+ * deltas, and the last log lines it keeps as history). Promise: a slow or stopped client never slows the daemon; a
  * subscriber whose unsent output passes its cap is sent "resync" and
  * dropped.
  */
@@ -24,6 +24,12 @@
 #define CONTROL_PUBLIC_SOCKET_NAME	"public.sock"
 /* Unsent output a subscriber may accumulate before it is dropped. */
 #define CONTROL_SUBSCRIBER_CAP		(1024 * 1024)
+/*
+ * The recent log lines kept for subscribe's "history": at most this many
+ * and this many bytes of text (the idle daemon's memory stays small).
+ */
+#define CONTROL_LOG_HISTORY		256
+#define CONTROL_LOG_HISTORY_BYTES	(32 * 1024)
 
 struct config;
 struct envelope;

@@ -133,6 +133,11 @@ check_screens() { # COLS ROWS
 	see 'Queue: 3 messages'
 	keys 0
 	see 'Log: [0-9]+ line'
+	# The lines the daemon logged before the console started come first.
+	keys g
+	see 'started: hikyaku'
+	keys G
+	see '\(following\)'
 	keys F1
 	see 'Help: console-log'
 	keys q
@@ -224,6 +229,8 @@ keys 2
 keys g L
 see "Log: .*filter: $Q2"
 see "following $Q2"
+# Its arrival, logged before the console started, is there too.
+see "$Q2: from=<alice2@example.org>"
 # Esc drops the filter, and the message about it.
 keys Escape
 see 'Log: [0-9]+ lines? +\(following\)'

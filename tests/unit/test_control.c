@@ -422,6 +422,81 @@ test_status_recent_errors_and_pages(void **state)
 	buf_free(&b);
 }
 
+/* The subscribe's history: the last lines logged, bounded in count and
+ * in bytes, numbered like the events that follow. */
+static void
+test_subscribe_history(void **state)
+{
+	struct buf b;
+	struct json_value *v;
+	const struct json_value *hist;
+	char big[1001];
+	int fd = client(CONTROL_SOCKET_NAME), eof, i;
+
+	log_init("test_control", "/dev/null");
+	for (i = 0; i < CONTROL_LOG_HISTORY + 50; i++)
+		log_info("history line %d", i);
+	log_debug("debug lines are not kept");
+	buf_init(&b);
+	say(fd, "{\"id\":1,\"cmd\":\"subscribe\",\"topics\":[\"log\"],"
+	    "\"history\":10}\n"
+	    "{\"id\":2,\"cmd\":\"subscribe\",\"topics\":[\"log\"],"
+	    "\"history\":100000}\n"
+	    "{\"id\":3,\"cmd\":\"subscribe\",\"topics\":[\"queue\"],"
+	    "\"history\":5}\n"
+	    "{\"id\":4,\"cmd\":\"subscribe\",\"topics\":[\"log\"],"
+	    "\"history\":-1}\n");
+	drain(fd, &b, &eof);
+	json_free(next_json(&b));		/* greeting */
+	v = next_json(&b);
+	hist = json_get(v, "log");
+	assert_non_null(hist);
+	assert_int_equal(hist->n, 10);
+	assert_string_equal(json_get_str(hist->items[9], "line"),
+	    "history line 305");
+	assert_int_equal(json_get_int(hist->items[9], "seq", 0),
+	    json_get_int(v, "log_seq", -1));
+	assert_int_equal(json_get_int(hist->items[0], "seq", 0) + 9,
+	    json_get_int(hist->items[9], "seq", 0));
+	assert_string_equal(json_get_str(hist->items[0], "level"), "info");
+	json_free(v);
+	v = next_json(&b);
+	hist = json_get(v, "log");
+	assert_int_equal(hist->n, CONTROL_LOG_HISTORY);
+	assert_string_equal(json_get_str(hist->items[0], "line"),
+	    "history line 50");
+	json_free(v);
+	/* Without the log topic there is no history. */
+	v = next_json(&b);
+	assert_true(json_get_bool(v, "ok", 0));
+	assert_null(json_get(v, "log"));
+	json_free(v);
+	v = next_json(&b);
+	assert_false(json_get_bool(v, "ok", 1));
+	json_free(v);
+	close(fd);
+	/* Long lines: the byte bound keeps fewer. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (i = 0; i < 100; i++)
+		log_info("%s", big);
+	fd = client(CONTROL_SOCKET_NAME);
+	buf_reset(&b);
+	say(fd, "{\"id\":1,\"cmd\":\"subscribe\",\"topics\":[\"log\"],"
+	    "\"history\":1000}\n");
+	drain(fd, &b, &eof);
+	json_free(next_json(&b));		/* greeting */
+	v = next_json(&b);
+	hist = json_get(v, "log");
+	assert_int_equal(hist->n, CONTROL_LOG_HISTORY_BYTES / 1000);
+	assert_string_equal(json_get_str(hist->items[hist->n - 1], "line"),
+	    big);
+	json_free(v);
+	close(fd);
+	buf_free(&b);
+	log_init("test_control", "stderr");
+}
+
 int
 main(void)
 {
@@ -430,6 +505,7 @@ main(void)
 		cmocka_unit_test(test_public_limits),
 		cmocka_unit_test(test_subscribe_seq_and_resync),
 		cmocka_unit_test(test_status_recent_errors_and_pages),
+		cmocka_unit_test(test_subscribe_history),
 	};
 
 	log_init("test_control", "stderr");
