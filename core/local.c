@@ -745,7 +745,8 @@ local_pipe_start(const struct local_msg *m, const char *command,
 	if (p->by_launcher && pipe_user != NULL &&
 	    strcmp(pipe_user, launcher_user) != 0)
 		log_warn("%s: \"|%s\" runs as %s: pipe_user %s takes effect "
-		    "after a restart", m->qid, command, launcher_user, pipe_user);
+		    "after a restart", m->qid, command, launcher_user,
+		    pipe_user);
 	else if (!p->by_launcher)
 		log_info("%s: started \"|%s\" as pid %d", m->qid, command,
 		    (int)p->pid);

@@ -256,10 +256,10 @@ privsep_check_secret(const char *path, const char *user, struct diags *d,
 
 /* ---- the pipe launcher ---- */
 
-#define LAUNCH_EX_TEMPFAIL	75	/* the child could not become the pipe */
-#define LAUNCH_EXIT_BAD		2	/* the launcher met a malformed request */
+#define LAUNCH_EX_TEMPFAIL	75	/* the child cannot become the pipe */
+#define LAUNCH_EXIT_BAD		2	/* exit on a malformed request */
 
-/* A request: this header, then command, cwd and nenv strings, each NUL-ended. */
+/* A request: this, then command, cwd and nenv strings, each NUL-ended. */
 struct launch_hdr {
 	uint32_t	 type;
 	uint32_t	 id;
@@ -388,7 +388,8 @@ launcher_serve(int sock, uid_t uid, gid_t gid, struct launch_kid *kids,
 		launcher_exit(kids, *nkids, 0);
 	/* Keep every descriptor that came, to close it; more than 4 is bad. */
 	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS) {
 			bad = 1;
 			continue;
 		}

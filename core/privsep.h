@@ -53,7 +53,7 @@ int	 privsep_check_secret(const char *path, const char *user,
  * first kills every pipe still running.
  */
 #define PRIVSEP_LAUNCH_MAX	32768	/* bytes in one request */
-#define PRIVSEP_LAUNCH_ENV	16	/* environment strings in one request */
+#define PRIVSEP_LAUNCH_ENV	16	/* environment strings in a request */
 #define PRIVSEP_LAUNCH_KIDS	1024	/* pipes running at once */
 
 enum privsep_launch_type {
@@ -76,14 +76,16 @@ struct privsep_launch_event {
  * has uid or gid 0). Returns our end of the socket (CLOEXEC,
  * non-blocking) and the launcher's pid in *pid, or -1 with *err.
  */
-int	 privsep_launcher_start(const char *pipe_user, pid_t *pid, char **err);
+int	 privsep_launcher_start(const char *pipe_user, pid_t *pid,
+	    char **err);
 
 /*
  * Ask for a child: fds are its stdin, stdout and stderr (ours stay open;
  * close them after). 0, or -1 with *err (too long, launcher gone or busy).
  */
-int	 privsep_launcher_send_start(int sock, uint32_t id, const char *command,
-	    char *const envp[], const char *cwd, const int fds[3], char **err);
+int	 privsep_launcher_send_start(int sock, uint32_t id,
+	    const char *command, char *const envp[], const char *cwd,
+	    const int fds[3], char **err);
 int	 privsep_launcher_send_kill(int sock, uint32_t id);
 
 /* 1 with *ev, 0 when nothing waits, -1 when the launcher is gone. */
