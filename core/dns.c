@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 #include <ares.h>
@@ -25,6 +26,8 @@
 
 #define DNS_TIMEOUT_MS	3000
 #define DNS_TRIES	2
+/* ptr_status of a PTR name that is no host name (beside ARES_* codes). */
+#define PTR_MALFORMED	(-1)
 
 struct dns_sock {
 	struct dns_sock	*next;
@@ -51,6 +54,11 @@ struct dns_query {
 	size_t		 pending;	/* c-ares callbacks still to come */
 	int		 mx;
 	int		 mx_status;	/* ARES_* of the MX query itself */
+	/* dns_resolve_peer: the client's address, the PTR outcome; the
+	 * PTR name goes in hosts[0] for its forward lookup. */
+	int		 peer;
+	int		 ptr_status;	/* ARES_*, or PTR_MALFORMED */
+	struct sockaddr_storage peer_addr;
 	struct ev_timer	*deliver;
 };
 
@@ -62,6 +70,7 @@ struct dns_sub {
 
 static ares_channel channel;
 static int channel_ok;
+static char *channel_resolver;	/* the servers set, NULL: the system's */
 static struct dns_sock *socks;
 static struct ev_timer *dns_timer;
 static struct dns_query *queries;
@@ -155,13 +164,25 @@ dns_init(const char *resolver, char **err)
 		channel_ok = 1;
 		dns_timer = ev_timer_new(dns_timeout_cb, NULL);
 	}
-	if (resolver != NULL && *resolver != '\0' &&
-	    (rc = ares_set_servers_ports_csv(channel, resolver)) !=
+	if (resolver == NULL || *resolver == '\0' ||
+	    (channel_resolver != NULL &&
+	    strcmp(resolver, channel_resolver) == 0))
+		return 0;
+	/*
+	 * c-ares refuses new servers while queries are outstanding (a reload
+	 * while a lookup, perhaps one given up on, still retries): those end
+	 * now as temporary failures, to be tried again on the new servers.
+	 */
+	ares_cancel(channel);
+	dns_rearm();
+	if ((rc = ares_set_servers_ports_csv(channel, resolver)) !=
 	    ARES_SUCCESS) {
 		xasprintf(err, "resolver \"%s\": %s (expected ADDR:PORT)",
 		    resolver, ares_strerror(rc));
 		return -1;
 	}
+	free(channel_resolver);
+	channel_resolver = xstrdup(resolver);
 	return 0;
 }
 
@@ -203,6 +224,8 @@ dns_shutdown(void)
 		query_unlink_free(queries);
 	ev_timer_free(dns_timer);
 	dns_timer = NULL;
+	free(channel_resolver);
+	channel_resolver = NULL;
 	ares_library_cleanup();
 }
 
@@ -237,6 +260,8 @@ dns_parse_literal(const char *s, int port, struct sockaddr_storage *ss)
 	return -1;
 }
 
+static void	peer_deliver(struct dns_query *);
+
 static void
 query_deliver(void *arg)
 {
@@ -247,6 +272,11 @@ query_deliver(void *arg)
 	int status = ARES_ENOTFOUND;
 	char *words = NULL;
 
+	if (q->peer) {
+		peer_deliver(q);
+		query_unlink_free(q);
+		return;
+	}
 	for (i = 0; i < q->nhosts; i++)
 		total += q->hosts[i].naddrs;
 	if (total > 0)
@@ -525,6 +555,201 @@ dns_resolve_mx(const char *domain, int port, dns_cb cb, void *arg)
 	q->mx = 1;
 	q->pending++;
 	ares_query(channel, domain, ns_c_in, ns_t_mx, mx_cb, q);
+	dns_rearm();
+	return q;
+}
+
+/* Client names */
+
+/*
+ * A PTR name fit for logs, Received: and access keys: letters, digits,
+ * '-' and '_' in labels of 1 to 63 octets, 253 at most, and not numeric
+ * (a last label of digits would pass for an address).
+ */
+static int
+name_is_hostname(const char *name)
+{
+	size_t	 len = strlen(name), label = 0, i;
+	int	 digits = 1;
+
+	if (len == 0 || len > 253)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			digits = 1;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return 0;
+		if (c < '0' || c > '9')
+			digits = 0;
+		if (++label > 63)
+			return 0;
+	}
+	return label > 0 && !digits;
+}
+
+static int
+same_address(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in	*a4 = (const struct sockaddr_in *)a;
+	const struct sockaddr_in	*b4 = (const struct sockaddr_in *)b;
+	const struct sockaddr_in6	*a6 = (const struct sockaddr_in6 *)a;
+	const struct sockaddr_in6	*b6 = (const struct sockaddr_in6 *)b;
+
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	return a->ss_family == AF_INET6 &&
+	    memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof a6->sin6_addr) == 0;
+}
+
+/* The verdict on a client's name, in Postfix's words where it has them. */
+static void
+peer_deliver(struct dns_query *q)
+{
+	struct dns_result	 res;
+	struct dns_hostres	*h = q->nhosts > 0 ? &q->hosts[0] : NULL;
+	char			*words = NULL;
+	size_t			 i;
+
+	memset(&res, 0, sizeof res);
+	res.status = DNS_NOTFOUND;
+	if (q->ptr_status == ARES_ENOTFOUND || q->ptr_status == ARES_ENODATA)
+		xasprintf(&words, "%s has no PTR record", q->name);
+	else if (q->ptr_status == PTR_MALFORMED)
+		xasprintf(&words, "the PTR record of %s is not a host name",
+		    q->name);
+	else if (q->ptr_status != ARES_SUCCESS) {
+		res.status = DNS_TEMPFAIL;
+		xasprintf(&words, "reverse lookup of %s failed: %s", q->name,
+		    ares_strerror(q->ptr_status));
+	} else {
+		for (i = 0; i < h->naddrs; i++)
+			if (same_address(&h->addrs[i], &q->peer_addr))
+				res.status = DNS_OK;
+		if (res.status == DNS_OK)
+			res.name = h->host;
+		else if (h->naddrs > 0)
+			xasprintf(&words, "hostname %s does not resolve to "
+			    "address %s", h->host, q->name);
+		else if (h->status == ARES_ENOTFOUND ||
+		    h->status == ARES_ENODATA)
+			xasprintf(&words, "hostname %s does not resolve to "
+			    "address %s: host not found", h->host, q->name);
+		else {
+			res.status = DNS_TEMPFAIL;
+			xasprintf(&words, "hostname %s verification failed: "
+			    "%s", h->host, ares_strerror(h->status));
+		}
+	}
+	res.error = words;
+	q->cb(&res, q->arg);
+	free(words);
+}
+
+/* addr's reverse name, "4.3.2.1.in-addr.arpa" or nibbles under ip6.arpa. */
+static char *
+ptr_name(const struct sockaddr_storage *ss)
+{
+	const unsigned char	*b;
+	struct buf		 out;
+	int			 i;
+
+	buf_init(&out);
+	if (ss->ss_family == AF_INET) {
+		b = (const unsigned char *)
+		    &((const struct sockaddr_in *)ss)->sin_addr;
+		buf_printf(&out, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1],
+		    b[0]);
+	} else {
+		b = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+		for (i = 15; i >= 0; i--)
+			buf_printf(&out, "%x.%x.", b[i] & 0xf, b[i] >> 4);
+		buf_printf(&out, "ip6.arpa");
+	}
+	return buf_take(&out);
+}
+
+static void
+ptr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query	*q = arg;
+	const struct sockaddr_in *sin = (struct sockaddr_in *)&q->peer_addr;
+	const struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&q->peer_addr;
+	struct hostent		*he = NULL;
+	const void		*addr;
+	int			 len;
+
+	q->pending--;
+	if (status == ARES_EDESTRUCTION)
+		return;
+	if (q->cancelled) {
+		query_settle(q);
+		return;
+	}
+	if (status == ARES_SUCCESS) {
+		if (q->peer_addr.ss_family == AF_INET) {
+			addr = &sin->sin_addr;
+			len = sizeof(sin->sin_addr);
+		} else {
+			addr = &sin6->sin6_addr;
+			len = sizeof(sin6->sin6_addr);
+		}
+		status = ares_parse_ptr_reply(abuf, alen, addr, len,
+		    q->peer_addr.ss_family, &he);
+	}
+	q->ptr_status = status;
+	if (status == ARES_SUCCESS && (he->h_name == NULL ||
+	    !name_is_hostname(he->h_name)))
+		q->ptr_status = PTR_MALFORMED;
+	if (q->ptr_status != ARES_SUCCESS) {
+		if (he != NULL)
+			ares_free_hostent(he);
+		query_settle(q);
+		return;
+	}
+	q->hosts = xcalloc(1, sizeof(*q->hosts));
+	q->nhosts = 1;
+	q->hosts[0].host = xstrdup(he->h_name);
+	ascii_lower(q->hosts[0].host);
+	ares_free_hostent(he);
+	lookup_host(q, 0);
+}
+
+/*
+ * The PTR query goes to DNS alone: c-ares's gethostbyaddr, which reads
+ * the hosts file first, reports a server failure as "not found", and a
+ * temporary failure must be logged as one.
+ */
+struct dns_query *
+dns_resolve_peer(const char *ip, dns_cb cb, void *arg)
+{
+	struct dns_query	*q = query_new(ip, 0, cb, arg);
+	char			*rname;
+
+	q->peer = 1;
+	if (dns_parse_literal(ip, 0, &q->peer_addr) == -1) {
+		q->ptr_status = ARES_EBADNAME;
+		query_settle(q);
+		return q;
+	}
+	if (ensure_init(q) == -1) {
+		q->ptr_status = ARES_ENOTINITIALIZED;
+		return q;
+	}
+	rname = ptr_name(&q->peer_addr);
+	q->pending++;
+	ares_query(channel, rname, ns_c_in, ns_t_ptr, ptr_cb, q);
+	free(rname);
 	dns_rearm();
 	return q;
 }

@@ -6,8 +6,10 @@
  * or /etc/resolv.conf). Promises: nothing blocks the loop; IP literals
  * are never looked up; results are ready-to-connect socket addresses with
  * the port filled in, IPv6 and IPv4 interleaved (happy eyeballs), MX hosts
- * by preference; every callback runs from the loop, never inside the
- * dns_resolve_* call, and never after dns_cancel().
+ * by preference; a client's host name only when its PTR name resolves
+ * back to its address (forward-confirmed, Postfix's "verified" name);
+ * every callback runs from the loop, never inside the dns_resolve_* call,
+ * and never after dns_cancel().
  */
 #ifndef HIKYAKU_DNS_H
 #define HIKYAKU_DNS_H
@@ -26,6 +28,9 @@ struct dns_result {
 	const char		*error;	/* words when status != DNS_OK */
 	struct sockaddr_storage	*addrs;	/* valid during the callback only */
 	size_t			 naddrs;
+	const char		*name;	/* dns_resolve_peer: the verified
+					   name when DNS_OK; valid during the
+					   callback only */
 };
 
 typedef void (*dns_cb)(const struct dns_result *, void *arg);
@@ -49,6 +54,14 @@ struct dns_query *dns_resolve_host(const char *name, int port, dns_cb,
  */
 struct dns_query *dns_resolve_mx(const char *domain, int port, dns_cb,
 		    void *arg);
+/*
+ * The verified host name of a client at ip (numeric): the first name of
+ * its PTR records (the hosts file first, as getnameinfo does), taken only
+ * when the A/AAAA records of that name include ip. DNS_NOTFOUND: no PTR,
+ * a malformed name, or a name that does not resolve back to ip;
+ * DNS_TEMPFAIL: a lookup failed. error says which, naming both.
+ */
+struct dns_query *dns_resolve_peer(const char *ip, dns_cb, void *arg);
 /* The callback will not run; safe from inside other callbacks. */
 void		 dns_cancel(struct dns_query *);
 

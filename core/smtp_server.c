@@ -28,6 +28,11 @@
  * ">>> " lines before the reply instead. A reply that must wait (the
  * bad-RCPT throttle) is collected in s->held and sent by a timer while
  * input is paused, the way a failed AUTH waits.
+ *
+ * peer_lookup: the LOOKUP state holds input paused (what the client
+ * sends waits in the socket) while dns_resolve_peer() runs under
+ * lookup_timer; its end, either way, judges Connect: and goes on as a
+ * session without the lookup would from accept.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +50,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "dns.h"
 #include "envelope.h"
 #include "event.h"
 #include "io.h"
@@ -84,8 +90,15 @@
 #define SMTP_CLOSE_GRACE_MS	10000	/* time for the last reply to leave */
 #define SMTP_EMFILE_PAUSE_MS	1000
 #define SMTP_RATE_TRACKED	4096	/* client IPs rate_limit remembers */
+/*
+ * peer_lookup: the PTR and forward lookups together get this long before
+ * the client is "unknown" and greeted; c-ares's own retries (3 s, then
+ * 6 s) would keep a client of a dead resolver waiting twice as long.
+ */
+#define SMTP_LOOKUP_TIMEOUT_MS	5000
 
 enum smtp_server_state {
+	SMTP_SERVER_LOOKUP,	/* connected, client's name being looked up */
 	SMTP_SERVER_GREETING,	/* connected, greeting not sent (greet pause) */
 	SMTP_SERVER_REFUSED,	/* Connect: refused with 554; only QUIT */
 	SMTP_SERVER_HELO,	/* greeted; HELO/EHLO expected */
@@ -99,8 +112,8 @@ enum smtp_server_state {
 };
 
 static const char *const smtp_server_state_names[] = {
-	"GREETING", "REFUSED", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA",
-	"COMMIT", "QUIT",
+	"LOOKUP", "GREETING", "REFUSED", "HELO", "STARTTLS", "AUTH", "MAIL",
+	"RCPT", "DATA", "COMMIT", "QUIT",
 };
 
 #define ST(x)		(1u << SMTP_SERVER_##x)
@@ -163,6 +176,12 @@ struct session {
 	struct smtp_limits	 lim;
 	char			 ip[INET6_ADDRSTRLEN];
 	char			 local_ip[INET6_ADDRSTRLEN];
+	/* peer_lookup: the verified name or NULL; peer is "name[ip]", with
+	 * "unknown" for the name, as logs and Received: show the client. */
+	char			*hostname;
+	char			*peer;
+	struct dns_query	*lookup;
+	struct ev_timer		*lookup_timer;
 	char			*helo;
 	int			 esmtp;
 	int			 relay_ok;	/* rules_check_connect's relay */
@@ -410,8 +429,8 @@ log_decision(struct session *s, const char *what, const char *cmd,
 	if (sender == NULL && s->tx != NULL)
 		sender = s->tx->sender;
 	helo = sanitize(s->helo != NULL ? s->helo : "", 255);
-	log_info("%s: %s: %s from unknown[%s]: %s;%s%s%s from=<%s>%s%s%s "
-	    "proto=%s helo=<%s>", qid, what, cmd, s->ip, text,
+	log_info("%s: %s: %s from %s: %s;%s%s%s from=<%s>%s%s%s "
+	    "proto=%s helo=<%s>", qid, what, cmd, s->peer, text,
 	    rule != NULL ? " rule=" : "", rule != NULL ? rule : "",
 	    rule != NULL ? ";" : "", sender != NULL ? sender : "",
 	    rcpt != NULL ? " to=<" : "", rcpt != NULL ? rcpt : "",
@@ -528,6 +547,11 @@ session_enter(struct session *s, enum smtp_server_state st)
 		/* Waiting on our disk, not on the client. */
 		io_set_deadline(s->io, 0);
 		break;
+	case SMTP_SERVER_LOOKUP:
+		/* Waiting on DNS: its own deadline, not the client's. */
+		io_set_deadline(s->io, 0);
+		ev_timer_after(s->lookup_timer, SMTP_LOOKUP_TIMEOUT_MS);
+		break;
 	case SMTP_SERVER_QUIT:
 		io_set_deadline(s->io, ev_now() + SMTP_CLOSE_GRACE_MS);
 		break;
@@ -562,7 +586,7 @@ session_reset_tx(struct session *s)
 	s->tx = NULL;
 }
 
-/* "disconnect from unknown[ip] ehlo=1 mail=1 rcpt=0/1 ... commands=5" */
+/* "disconnect from name[ip] ehlo=1 mail=1 rcpt=0/1 ... commands=5" */
 static void
 log_disconnect(struct session *s)
 {
@@ -572,7 +596,7 @@ log_disconnect(struct session *s)
 	char		 verb[16];
 
 	buf_init(&b);
-	buf_printf(&b, "disconnect from unknown[%s]", s->ip);
+	buf_printf(&b, "disconnect from %s", s->peer);
 	for (i = 0; i <= SMTP_CMD_UNKNOWN; i++) {
 		if (s->total[i] == 0)
 			continue;
@@ -632,6 +656,8 @@ session_free(struct session *s)
 		queue_incoming_detach(s->committing);
 	}
 	session_reset_tx(s);
+	dns_cancel(s->lookup);
+	ev_timer_free(s->lookup_timer);
 	ev_timer_free(s->greet_timer);
 	ev_timer_free(s->auth_timer);
 	ev_timer_free(s->delay_timer);
@@ -643,6 +669,8 @@ session_free(struct session *s)
 	free(s->tls_cipher);
 	free(s->auth_user);
 	free(s->helo);
+	free(s->hostname);
+	free(s->peer);
 	free(s);
 }
 
@@ -658,8 +686,8 @@ session_close(struct session *s, const char *why)
 		return;
 	s->closing = 1;
 	if (why != NULL)
-		log_info("%s after %s from unknown[%s]", why, s->last_cmd,
-		    s->ip);
+		log_info("%s after %s from %s", why, s->last_cmd,
+		    s->peer);
 	if (s->io != NULL)
 		io_free(s->io);
 	s->io = NULL;
@@ -780,6 +808,7 @@ session_client(const struct session *s, struct rules_client *c)
 {
 	memset(c, 0, sizeof *c);
 	c->ip = s->ip;
+	c->hostname = s->hostname;
 	c->auth_user = s->auth_user;
 	c->mode = s->mode;
 }
@@ -1043,7 +1072,8 @@ write_received(struct session *s)
 	else
 		proto = s->esmtp ? "ESMTP" : "SMTP";
 	buf_init(&b);
-	buf_printf(&b, "Received: from %s (unknown [%s%s])\r\n", s->helo,
+	buf_printf(&b, "Received: from %s (%s [%s%s])\r\n", s->helo,
+	    s->hostname != NULL ? s->hostname : "unknown",
 	    strchr(s->ip, ':') != NULL ? "IPv6:" : "", s->ip);
 	if (s->tls_proto != NULL)
 		buf_printf(&b, "\t(using %s with cipher %s)\r\n",
@@ -1091,7 +1121,7 @@ cmd_data(struct session *s, const char *arg)
 		reply(s, "354 End data with <CR><LF>.<CR><LF>");
 		return (CMD_LATER);
 	}
-	xasprintf(&env->client, "unknown[%s]", s->ip);
+	env->client = xstrdup(s->peer);
 	env->helo = xstrdup(s->helo);
 	if (s->auth_user != NULL)
 		env->auth_user = xstrdup(s->auth_user);
@@ -1100,7 +1130,7 @@ cmd_data(struct session *s, const char *arg)
 	tx->env = NULL;
 	if ((tx->qi = queue_incoming_new(env, &err)) == NULL) {
 		saved = errno;
-		log_warn("queue file for unknown[%s]: %s", s->ip, err);
+		log_warn("queue file for %s: %s", s->peer, err);
 		free(err);
 		if (saved == ENOSPC)
 			reply_error(s, "452 4.3.1 Insufficient system storage");
@@ -1112,7 +1142,7 @@ cmd_data(struct session *s, const char *arg)
 		return (CMD_FAIL);
 	}
 	snprintf(tx->qid, sizeof tx->qid, "%s", queue_incoming_id(tx->qi));
-	log_info("%s: client=unknown[%s]", tx->qid, s->ip);
+	log_info("%s: client=%s", tx->qid, s->peer);
 	write_received(s);
 	tx->prev_crlf = 1;
 	tx->in_headers = 1;
@@ -1263,7 +1293,7 @@ tls_begin(struct session *s)
 
 	s->tls_flush_wait = 0;
 	if (tls_server_session(&gs, s->tls_creds, &err) == -1) {
-		log_warn("TLS for unknown[%s]: %s", s->ip, err);
+		log_warn("TLS for %s: %s", s->peer, err);
 		free(err);
 		session_close(s, NULL);
 		return;
@@ -1340,8 +1370,8 @@ tls_ready(struct session *s)
 
 	s->tls_proto = tls_proto_name(gs);
 	s->tls_cipher = xstrdup(c != NULL ? c : "?");
-	log_info("TLS connection established from unknown[%s]: %s with "
-	    "cipher %s", s->ip, s->tls_proto, s->tls_cipher);
+	log_info("TLS connection established from %s: %s with "
+	    "cipher %s", s->peer, s->tls_proto, s->tls_cipher);
 	if (s->mode == LISTEN_SMTPS)
 		session_begin(s);	/* the greeting comes under TLS */
 	else
@@ -1382,7 +1412,7 @@ auth_fail_find(const char *ip, int create)
 static void
 auth_too_many(struct session *s)
 {
-	log_warn("unknown[%s]: too many failed AUTH attempts", s->ip);
+	log_warn("%s: too many failed AUTH attempts", s->peer);
 	reply(s, "421 4.7.0 %s Error: too many failed authentication "
 	    "attempts", srv_hostname());
 	session_finish(s);
@@ -1418,8 +1448,8 @@ auth_failed(struct session *s, const char *why)
 
 	f->count++;
 	f->last = ev_now();
-	log_warn("unknown[%s]: SASL %s authentication failed: %s, "
-	    "sasl_username=%s", s->ip, s->sasl ? sasl_server_mech(s->sasl) :
+	log_warn("%s: SASL %s authentication failed: %s, "
+	    "sasl_username=%s", s->peer, s->sasl ? sasl_server_mech(s->sasl) :
 	    "?", why, name);
 	free(name);
 	auth_end(s);
@@ -1449,15 +1479,15 @@ auth_step(struct session *s, const char *in)
 	case SASL_STEP_DONE:
 		s->auth_user = xstrdup(sasl_server_user(s->sasl));
 		s->ok[SMTP_CMD_AUTH]++;
-		log_info("unknown[%s]: sasl_method=%s, sasl_username=%s",
-		    s->ip, sasl_server_mech(s->sasl), s->auth_user);
+		log_info("%s: sasl_method=%s, sasl_username=%s",
+		    s->peer, sasl_server_mech(s->sasl), s->auth_user);
 		auth_end(s);
 		session_enter(s, SMTP_SERVER_MAIL);
 		reply(s, "235 2.7.0 Authentication successful");
 		break;
 	case SASL_STEP_ERROR:
 		if (bad) {
-			log_info("unknown[%s]: AUTH %s: bad input: %s", s->ip,
+			log_info("%s: AUTH %s: bad input: %s", s->peer,
 			    sasl_server_mech(s->sasl), err);
 			auth_end(s);
 			session_enter(s, SMTP_SERVER_MAIL);
@@ -1585,8 +1615,8 @@ commit_done(void *arg, const struct envelope *env, int error)
 			    "error");
 	} else {
 		log_info("%s: from=<%s>, size=%lld, nrcpt=%zu, "
-		    "client=unknown[%s], tls=%s%s%s, auth=%s", tx->qid,
-		    env->sender, (long long)env->size, env->nrcpt, s->ip,
+		    "client=%s, tls=%s%s%s, auth=%s", tx->qid,
+		    env->sender, (long long)env->size, env->nrcpt, s->peer,
 		    s->tls_proto != NULL ? s->tls_proto : "none",
 		    s->tls_proto != NULL ? "/" : "",
 		    s->tls_proto != NULL ? s->tls_cipher : "",
@@ -1802,8 +1832,8 @@ check_hard_errors(struct session *s)
 	    (s->delay_timer != NULL && ev_timer_pending(s->delay_timer)))
 		return;
 	reply(s, "421 4.7.0 %s Error: too many errors", srv_hostname());
-	log_info("too many errors after %s from unknown[%s]", s->last_cmd,
-	    s->ip);
+	log_info("too many errors after %s from %s", s->last_cmd,
+	    s->peer);
 	session_finish(s);
 }
 
@@ -1900,8 +1930,8 @@ session_io(struct io *io, enum io_event ev, void *arg)
 			session_close(s, NULL);
 			break;
 		}
-		log_info("timeout after %s from unknown[%s]", s->last_cmd,
-		    s->ip);
+		log_info("timeout after %s from %s", s->last_cmd,
+		    s->peer);
 		/* io stops all traffic on a timeout: one direct try. */
 		send_direct(io_fd(io), "421 4.4.2", "Error: timeout exceeded");
 		session_close(s, NULL);
@@ -1909,8 +1939,8 @@ session_io(struct io *io, enum io_event ev, void *arg)
 	case IO_DISCONNECTED:
 	case IO_ERROR:
 		if (s->state == SMTP_SERVER_STARTTLS)
-			log_info("TLS handshake failed from unknown[%s]: %s",
-			    s->ip, io_error(io));
+			log_info("TLS handshake failed from %s: %s",
+			    s->peer, io_error(io));
 		session_close(s, s->state == SMTP_SERVER_QUIT ? NULL :
 		    "lost connection");
 		break;
@@ -2027,6 +2057,7 @@ session_alloc(enum listen_mode mode, const char *ip)
 	s->last_cmd = "CONNECT";
 	s->mode = mode;
 	snprintf(s->ip, sizeof s->ip, "%s", ip);
+	xasprintf(&s->peer, "unknown[%s]", ip);
 	buf_init(&s->held);
 	s->lim.max_message_size = srv_cfg->max_message_size;
 	s->lim.command_timeout_ms = srv_cfg->command_timeout * 1000;
@@ -2049,7 +2080,116 @@ session_alloc(enum listen_mode mode, const char *ip)
 	return (s);
 }
 
-/* The connect verdict a was reached in listener_accept (or -bh). */
+static void
+session_set_verdict(struct session *s, const struct rules_answer *a)
+{
+	s->conn = *a;
+	s->relay_ok = a->relay;
+	s->discard_all = a->verdict == RULES_DISCARD;
+}
+
+/*
+ * Known as well as we will know it: log the connection, then TLS first
+ * for smtps (under the command deadline; its listeners exist only with
+ * credentials loaded), else the greeting.
+ */
+static void
+session_connected(struct session *s)
+{
+	log_info("connect from %s: relay=%s, rule=%s%s", s->peer,
+	    s->relay_ok ? "yes" : "no", s->conn.rule, srv_test ? " (-bh)" : "");
+	if (s->mode == LISTEN_SMTPS)
+		tls_start(s);
+	else
+		session_begin(s);
+}
+
+/* Judge Connect: with all that is known of the client, and go on. */
+static void
+session_judge_connect(struct session *s)
+{
+	struct rules_client	 client;
+	struct rules_answer	 a;
+	struct rules_trace	 t = { 0 };
+
+	session_client(s, &client);
+	rules_check_connect(srv_cfg, &client, &a, srv_test ? &t : NULL);
+	session_set_verdict(s, &a);
+	explain_steps(s, &t, &a);
+	rules_trace_free(&t);
+	session_connected(s);
+}
+
+/* The lookup is over (name verified, or unknown): host keys may match. */
+static void
+lookup_finish(struct session *s)
+{
+	ev_timer_stop(s->lookup_timer);
+	session_pause(s, 0);
+	session_judge_connect(s);
+}
+
+/*
+ * As Postfix: a name that is not verified (no PTR, not forward-confirmed,
+ * DNS failed or too slow) leaves the client "unknown", so host keys do
+ * not match it; the reason is logged, since a Connect: REJECT on a host
+ * name is then not applied.
+ */
+static void
+lookup_done(const struct dns_result *r, void *arg)
+{
+	struct session	*s = arg;
+
+	session_hold(s);
+	s->lookup = NULL;
+	if (r->status == DNS_OK) {
+		s->hostname = xstrdup(r->name);
+		free(s->peer);
+		xasprintf(&s->peer, "%s[%s]", s->hostname, s->ip);
+		explain(s, "peer_lookup: %s is %s (PTR, forward-confirmed)",
+		    s->ip, s->hostname);
+	} else {
+		log_info("%s: client name unknown: %s", s->peer, r->error);
+		explain(s, "peer_lookup: client name unknown: %s", r->error);
+	}
+	lookup_finish(s);
+	session_unhold(s);
+}
+
+static void
+lookup_timer_cb(void *arg)
+{
+	struct session	*s = arg;
+
+	session_hold(s);
+	dns_cancel(s->lookup);
+	s->lookup = NULL;
+	log_info("%s: client name unknown: lookup took over %d s",
+	    s->peer, SMTP_LOOKUP_TIMEOUT_MS / 1000);
+	explain(s, "peer_lookup: client name unknown: lookup took over %d s",
+	    SMTP_LOOKUP_TIMEOUT_MS / 1000);
+	lookup_finish(s);
+	session_unhold(s);
+}
+
+/*
+ * peer_lookup: nothing is read or sent until the client's name is known
+ * (the Connect: verdict may hang on it); what it sends meanwhile waits in
+ * the socket and is judged after the greeting (or greet pause).
+ */
+static void
+session_lookup(struct session *s)
+{
+	s->lookup_timer = ev_timer_new(lookup_timer_cb, s);
+	session_enter(s, SMTP_SERVER_LOOKUP);
+	session_pause(s, 1);
+	s->lookup = dns_resolve_peer(s->ip, lookup_done, s);
+}
+
+/*
+ * The connect verdict a was reached in listener_accept on the address
+ * alone; with peer_lookup it is reached again once the name is known.
+ */
 static void
 session_new(const struct listener *l, int fd, const char *ip,
     const struct rules_answer *a)
@@ -2061,18 +2201,12 @@ session_new(const struct listener *l, int fd, const char *ip,
 	s = session_alloc(l->mode, ip);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		format_sockaddr(&ss, s->local_ip, sizeof s->local_ip);
-	s->relay_ok = a->relay;
-	s->discard_all = a->verdict == RULES_DISCARD;
-	s->conn = *a;
+	session_set_verdict(s, a);
 	s->io = io_new(fd, session_io, s);
-	log_info("connect from unknown[%s]: relay=%s, rule=%s", ip,
-	    a->relay ? "yes" : "no", a->rule);
-	/* smtps: TLS first (under the command deadline), then the greeting.
-	 * Its listeners exist only with credentials loaded. */
-	if (s->mode == LISTEN_SMTPS)
-		tls_start(s);
+	if (srv_cfg->peer_lookup)
+		session_lookup(s);
 	else
-		session_begin(s);
+		session_connected(s);
 }
 
 /* Greet now, or after the greet pause; or refuse (Connect: REJECT). */
@@ -2696,9 +2830,6 @@ smtp_server_test_session(const struct config *cfg, const char *ip,
 {
 	struct in6_addr		 a6;
 	struct session		*s;
-	struct rules_client	 client;
-	struct rules_answer	 a;
-	struct rules_trace	 t = { 0 };
 	struct test_out		 to;
 	struct ev_fd		*ev;
 	int			 sv[2], bad;
@@ -2709,6 +2840,9 @@ smtp_server_test_session(const struct config *cfg, const char *ip,
 		xasprintf(err, "%s: not an IP address", ip);
 		return (-1);
 	}
+	/* The daemon's resolver, as its sessions would look the name up. */
+	if (cfg->peer_lookup && dns_init(cfg->resolver, err) == -1)
+		return (-1);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		xasprintf(err, "socketpair: %s", strerror(errno));
 		return (-1);
@@ -2725,15 +2859,7 @@ smtp_server_test_session(const struct config *cfg, const char *ip,
 	srv_cfg = cfg;
 	srv_users = users_read(cfg, &bad);
 
-	memset(&client, 0, sizeof client);
-	client.ip = ip;
-	client.auth_user = auth_user;
-	client.mode = mode;
-	rules_check_connect(cfg, &client, &a, &t);
 	s = session_alloc(mode, ip);
-	s->relay_ok = a.relay;
-	s->discard_all = a.verdict == RULES_DISCARD;
-	s->conn = a;
 	if (auth_user != NULL)
 		s->auth_user = xstrdup(auth_user);
 	s->io = io_new(sv[0], session_io, s);
@@ -2741,12 +2867,11 @@ smtp_server_test_session(const struct config *cfg, const char *ip,
 	    ip, config_listen_mode_name(mode),
 	    auth_user != NULL ? ", authenticated as " : "",
 	    auth_user != NULL ? auth_user : "");
-	explain_steps(s, &t, &a);
-	rules_trace_free(&t);
-	log_info("connect from unknown[%s]: relay=%s, rule=%s (-bh)", ip,
-	    a.relay ? "yes" : "no", a.rule);
 	session_hold(s);
-	session_begin(s);
+	if (cfg->peer_lookup)
+		session_lookup(s);
+	else
+		session_judge_connect(s);
 	session_unhold(s);
 
 	to.sock = sv[1];
@@ -2758,6 +2883,8 @@ smtp_server_test_session(const struct config *cfg, const char *ip,
 	kill(feeder, SIGTERM);
 	waitpid(feeder, NULL, 0);
 	smtp_server_shutdown();
+	if (cfg->peer_lookup)
+		dns_shutdown();
 	srv_test = 0;
 	return (0);
 }

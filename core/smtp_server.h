@@ -22,6 +22,18 @@
  * answered 252 unless vrfy = yes, EXPN 502 unless expn = yes and the
  * client has relay rights.
  *
+ * Client names: with peer_lookup = yes a session starts in a LOOKUP
+ * state (PTR of the client's address, then A/AAAA of that name through
+ * dns.h, under a deadline of a few seconds) and only then is Connect:
+ * judged and the greeting sent. A name whose addresses include the
+ * client's is "verified": logs say client=name[ip], Received: says
+ * (name [ip]) and access host keys match it. Anything else (no PTR, no
+ * forward match, DNS failure or timeout) leaves the client unknown[ip],
+ * with the reason logged, and host keys do not match, as in Postfix. The
+ * limits checked at accept (max_connections_per_ip, rate_limit and the
+ * relay right that exempts from them) are judged on the address alone.
+ * With peer_lookup = no nothing is looked up.
+ *
  * TLS and AUTH: STARTTLS is offered on relay and submission listeners
  * when tls_cert/tls_key loaded; `smtps` listeners handshake at connect.
  * The handshake runs under the command deadline; after STARTTLS the
@@ -79,8 +91,10 @@ size_t	 smtp_server_sessions(void);
  * state machine and rules; nothing is queued and nothing bound. Before
  * each reply, lines starting with ">>> " name the steps and rules behind
  * it; every other line is an SMTP reply. DATA is read and answered "250
- * 2.0.0 Ok: (not queued: -bh)". Needs ev_init(); returns when the
- * session ends (QUIT, EOF on in, or a timeout): 0, or -1 with *err.
+ * 2.0.0 Ok: (not queued: -bh)". With peer_lookup the name of ip is
+ * looked up as for a real client, through cfg's resolver. Needs
+ * ev_init(); returns when the session ends (QUIT, EOF on in, or a
+ * timeout): 0, or -1 with *err.
  */
 int	 smtp_server_test_session(const struct config *, const char *ip,
 	    const char *auth_user, enum listen_mode, int in, int out,

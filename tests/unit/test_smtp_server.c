@@ -1,7 +1,8 @@
 /*
  * Tests of smtp_server.c: the built-in relay judgement on addresses, and
  * whole sessions on a real event loop and queue, driven by a forked
- * client that speaks raw SMTP (pipelined, smuggling shapes, limits).
+ * client that speaks raw SMTP (pipelined, smuggling shapes, limits), and
+ * peer_lookup against a DNS server of a few records on the same loop.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "dns.h"
 #include "event.h"
 #include "log.h"
 #include "queue.h"
@@ -29,6 +31,9 @@
 static char		 tmpdir[64];
 static struct config	*cfg;
 static int		 port;
+/* The client's source address (NULL: any) and the greeting it expects. */
+static const char	*client_src;
+static const char	*greeting = "220 mx.test.example";
 
 /* A free loopback port: bind to 0 and give it back. */
 static int
@@ -160,14 +165,21 @@ converse(const char *name, const char *data, size_t len,
 		fd = socket(AF_INET, SOCK_STREAM, 0);
 		memset(&sin, 0, sizeof sin);
 		sin.sin_family = AF_INET;
+		if (client_src != NULL &&
+		    (inet_pton(AF_INET, client_src, &sin.sin_addr) != 1 ||
+		    bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1))
+			_exit(2);
 		sin.sin_port = htons((uint16_t)port);
 		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		if (connect(fd, (struct sockaddr *)&sin, sizeof sin) == -1)
 			_exit(2);
 		f = fdopen(fd, "r");
 		if (read_replies(f, 1, got) != 1 ||
-		    strncmp(got[0], "220 mx.test.example", 19) != 0)
+		    strncmp(got[0], greeting, strlen(greeting)) != 0) {
+			fprintf(stderr, "%s: greeting \"%s\", want \"%s\"\n",
+			    name, got[0], greeting);
 			_exit(3);
+		}
 		if (write_all(fd, data, len) == -1)
 			_exit(4);
 		if (read_replies(f, n, got) != n)
@@ -297,6 +309,155 @@ test_limits(void **state)
 	free(big);
 }
 
+/*
+ * A DNS server of a few records, on the test's own loop (c-ares asks it
+ * while the parent turns the loop): PTR and A answers, NODATA for other
+ * types of a known name, SERVFAIL for 7.0.0.127.in-addr.arpa, NXDOMAIN
+ * for the rest.
+ */
+static const struct fake_rr {
+	const char	*name;
+	int		 type;
+	const char	*value;		/* a name for PTR, an IPv4 for A */
+} fake_rrs[] = {
+	{ "5.0.0.127.in-addr.arpa", 12, "Peer.Example.Test" },
+	{ "peer.example.test", 1, "127.0.0.5" },
+	{ "6.0.0.127.in-addr.arpa", 12, "x.peer.example.test" },
+	{ "x.peer.example.test", 1, "127.0.0.9" },
+};
+
+static size_t
+put_name(unsigned char *p, const char *name)
+{
+	size_t	 n = 0, len;
+
+	while (*name != '\0') {
+		len = strcspn(name, ".");
+		p[n++] = (unsigned char)len;
+		memcpy(p + n, name, len);
+		n += len;
+		name += len;
+		if (*name == '.')
+			name++;
+	}
+	p[n++] = 0;
+	return (n);
+}
+
+static void
+fake_dns_cb(int fd, int revents, void *arg)
+{
+	unsigned char		 q[512], r[1024], *a;
+	char			 name[256];
+	struct sockaddr_storage	 from;
+	socklen_t		 fromlen = sizeof from;
+	ssize_t			 n;
+	size_t			 off = 12, nlen = 0, i, rdlen;
+	int			 type, rcode = 3, known = 0;
+	uint16_t		 ancount = 0;
+
+	n = recvfrom(fd, q, sizeof q, 0, (struct sockaddr *)&from, &fromlen);
+	if (n < 17)
+		return;
+	while (off < (size_t)n && q[off] != 0 && q[off] < 64) {
+		if (nlen > 0)
+			name[nlen++] = '.';
+		memcpy(name + nlen, q + off + 1, q[off]);
+		nlen += q[off];
+		off += (size_t)q[off] + 1;
+	}
+	name[nlen] = '\0';
+	off++;				/* the root label */
+	type = q[off] << 8 | q[off + 1];
+	off += 4;			/* type, class */
+	memcpy(r, q, off);
+	a = r + off;
+	for (i = 0; i < nitems(fake_rrs); i++) {
+		if (strcasecmp(fake_rrs[i].name, name) != 0)
+			continue;
+		known = 1;
+		rcode = 0;
+		if (fake_rrs[i].type != type)
+			continue;
+		*a++ = 0xc0;		/* the question's name */
+		*a++ = 12;
+		*a++ = 0;
+		*a++ = (unsigned char)type;
+		memcpy(a, "\0\1\0\0\0\74", 6);	/* IN, TTL 60 */
+		a += 6;
+		if (type == 1) {
+			rdlen = 4;
+			inet_pton(AF_INET, fake_rrs[i].value, a + 2);
+		} else
+			rdlen = put_name(a + 2, fake_rrs[i].value);
+		a[0] = 0;
+		a[1] = (unsigned char)rdlen;
+		a += 2 + rdlen;
+		ancount++;
+	}
+	if (!known && strcmp(name, "7.0.0.127.in-addr.arpa") == 0)
+		rcode = 2;
+	r[2] = 0x84 | (q[2] & 0x01);	/* answer, authoritative, RD */
+	r[3] = 0x80 | (unsigned char)rcode;
+	r[6] = 0;
+	r[7] = (unsigned char)ancount;
+	memset(r + 8, 0, 4);		/* no authority, no additional */
+	sendto(fd, r, (size_t)(a - r), 0, (struct sockaddr *)&from, fromlen);
+}
+
+/*
+ * peer_lookup = yes: a verified name is lower-cased and matched by a host
+ * key (its ERROR: code in the greeting); a PTR name that does not
+ * resolve back, or a failed lookup, leaves the client unknown, so the
+ * same key does not match and it is greeted.
+ */
+static void
+test_peer_lookup(void **state)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof sin;
+	struct config		*named;
+	struct ev_fd		*ev;
+	char			 path[128], *conf, *err = NULL;
+	int			 dns_fd;
+
+	dns_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(dns_fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(getsockname(dns_fd, (struct sockaddr *)&sin, &len),
+	    0);
+	ev = ev_fd_add(dns_fd, EV_READ, fake_dns_cb, NULL);
+	snprintf(path, sizeof path, "%s/access", tmpdir);
+	conf = "Connect:peer.example.test ERROR:550 5.7.1 named\n";
+	assert_int_equal(write_file_atomic(path, conf, strlen(conf), 0644), 0);
+	xasprintf(&conf, "peer_lookup = yes\nresolver = 127.0.0.1:%d\n",
+	    ntohs(sin.sin_port));
+	write_conf(conf);
+	free(conf);
+	named = load_conf();
+	if (smtp_server_reconfigure(named, &err) == -1 ||
+	    dns_init(named->resolver, &err) == -1)
+		fail_msg("peer_lookup config: %s", err);
+
+	client_src = "127.0.0.5";
+	greeting = "554 5.7.1 named";
+	CONVERSE("verified name", "QUIT\r\n", "221");
+	greeting = "220 mx.test.example";
+	client_src = "127.0.0.6";
+	CONVERSE("name not confirmed", "QUIT\r\n", "221");
+	client_src = "127.0.0.7";
+	CONVERSE("SERVFAIL", "QUIT\r\n", "221");
+	client_src = NULL;
+
+	assert_int_equal(smtp_server_reconfigure(cfg, &err), 0);
+	config_free(named);
+	dns_shutdown();
+	ev_fd_del(ev);
+	close(dns_fd);
+}
+
 int
 main(void)
 {
@@ -304,6 +465,7 @@ main(void)
 		cmocka_unit_test(test_pipelined_messages),
 		cmocka_unit_test(test_smuggling),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_peer_lookup),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
