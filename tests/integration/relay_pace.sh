@@ -40,7 +40,7 @@ cut = re.search(r"^(\S+) \S+ warning: \S+ sendtimeout", open(sys.argv[2]).read()
 cut = datetime.datetime.strptime(cut, "%Y-%m-%dT%H:%M:%S.%f")
 took = (cut - start).total_seconds()
 print("cut off %.2f s after the connection began" % took, file=sys.stderr)
-sys.exit(0 if took >= 3.8 else 1)
+sys.exit(0 if took >= 3.5 else 1)
 PYEOF
 hk_cli queue delete "$qid" >/dev/null || fail "queue delete $qid"
 hk_stop || fail "daemon stop"
