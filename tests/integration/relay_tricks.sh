@@ -7,7 +7,8 @@
 # it too; a client connecting there has source address 10.255.0.1, not
 # loopback. The tricks are sent both from that client and from loopback
 # (which may relay, but never through a routing trick); without root only
-# the loopback half runs.
+# the loopback half runs. Each trick is also sent in mixed case, and
+# with odd spacing and case in the RCPT command itself.
 . "$(dirname "$0")/lib.sh"
 
 outside=
@@ -38,6 +39,20 @@ tricks = [
     ("IP literal not ours", "victim@[192.0.2.7]"),
     ("IPv6 literal not ours", "victim@[IPv6:2001:db8::7]"),
     ("percent hack, trailing dot", "victim%%remote.example@%s." % local),
+    # Mixed case must not slip past a check that compares spellings.
+    ("percent hack, mixed case", "Victim%%Remote.EXAMPLE@%s" % local.upper()),
+    ("bang path, mixed case", "REMOTE.example!Victim@Relay.Test"),
+    ("source route, mixed case", "@RELAY.TEST:Victim@Remote.Example"),
+    ("quoted local part with @, mixed case", '"Victim@REMOTE.example"@Relay.Test'),
+    ("IPv6 literal not ours, mixed case", "victim@[ipv6:2001:DB8::7]"),
+]
+# Odd spacing and case in the command itself: (what, verb, argument).
+raw = [
+    ("space after the colon", "RCPT", "TO: <victim%%remote.example@%s>" % local),
+    ("spaces inside the brackets", "RCPT", "TO:< victim%%remote.example@%s >" % local),
+    ("tab after the colon", "RCPT", "TO:\t<remote.example!victim@%s>" % local),
+    ("lower-case verb", "rcpt", "to:<@%s:victim@remote.example>" % local),
+    ("mixed-case verb, no brackets", "RcPt", "To:victim%%remote.example@%s" % local),
 ]
 if outside:
     # For an outside client a trailing dot must not make a remote domain
@@ -47,20 +62,31 @@ if outside:
         ("trailing dots", "victim@remote.example.."),
         ("plain relay", "victim@remote.example"),
         ("upper case remote", "VICTIM@REMOTE.EXAMPLE"),
+        ("mixed case remote", "Victim@Remote.Example"),
+    ]
+    raw += [
+        ("plain relay, space after the colon", "RCPT", "TO: <victim@remote.example>"),
+        ("plain relay, spaces inside the brackets", "rcpt", "to:< victim@Remote.Example >"),
+        ("plain relay, no brackets", "RCPT", "TO:victim@remote.example"),
     ]
 bad = 0
 src = (host, 0) if outside else None
-with smtplib.SMTP(host, port, "tricks.test", timeout=30, source_address=src) as s:
-    s.ehlo()
-    for what, addr in tricks:
+cases = [(what, "RCPT", "TO:<%s>" % addr) for what, addr in tricks] + raw
+# One session per case: the refusals would add up to the hard error
+# limit, and the daemon would hang up on the session.
+for what, verb, arg in cases:
+    with smtplib.SMTP(host, port, "tricks.test", timeout=30,
+                      source_address=src) as s:
+        s.ehlo()
         code, msg = s.docmd("MAIL", "FROM:<sender@example.org>")
         if code != 250:
             print("%s: MAIL FROM answered %d %s" % (what, code, msg))
             bad += 1
             continue
-        code, msg = s.docmd("RCPT", "TO:<%s>" % addr)
+        addr = arg[3:]
+        code, msg = s.docmd(verb, arg)
         text = msg.decode(errors="replace")
-        if what == "plain relay" and not (code == 554 and text.startswith("5.7.1")):
+        if what.startswith("plain relay") and not (code == 554 and text.startswith("5.7.1")):
             print("%s <%s>: %d %s, want 554 5.7.1" % (what, addr, code, text))
             bad += 1
         elif code < 500:
@@ -72,7 +98,6 @@ with smtplib.SMTP(host, port, "tricks.test", timeout=30, source_address=src) as 
             s.getreply()
         else:
             print("ok: %s <%s>: %d %s" % (what, addr, code, text))
-        s.docmd("RSET")
 sys.exit(1 if bad else 0)
 PYEOF
 

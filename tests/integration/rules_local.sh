@@ -44,8 +44,8 @@ hk_cli config check -q >"$T/check.log" 2>&1 ||
 	fail "config check: $(cat "$T/check.log")"
 hk_start
 
-# Local recipients come in through the maildrop (the SMTP server still
-# maps local names to adminaddr until it asks the rules engine).
+# Local recipients come in through the maildrop here (rules_smtp.sh sends
+# to an alias over SMTP).
 printf 'Subject: team\nMessage-ID: <team@test>\n\nFrom the team\nhello team\n' |
 	hk_sendmail -f sender@example.org team@relay.test ||
 	fail "sendmail to team failed"
