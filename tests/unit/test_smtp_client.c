@@ -588,6 +588,14 @@ test_no_plaintext_credentials(void **state)
 	/* ... unless the remotes line says so. */
 	r.allow_plaintext_auth = 1;
 	deliver_ok(&u, &r, NULL);
+	/* --starttls to a server without it: the check's verdict and fix. */
+	r.tls = REMOTE_TLS_STARTTLS;
+	err = deliver_fail(&r);
+	assert_non_null(strstr(err, "no STARTTLS: the server on port"));
+	assert_non_null(strstr(err, "; fix: ask the server's admin to enable "
+	    "STARTTLS; or, if it has an implicit-TLS port, use --ssl "
+	    "--port=465 on remotes line 3"));
+	free(err);
 	upstream_stop(&u);
 }
 
@@ -1239,6 +1247,25 @@ test_scripted_deadline(void **state)
 	assert_true(run.error_temp);
 	assert_non_null(strstr(run.error, "timeout in state BANNER"));
 	assert_true(now_monotonic_ms() - start < 5000);
+	run_clear(&run);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+
+	/* The same silence where STARTTLS is expected is the check's "TLS
+	 * on the wrong port" (an implicit-TLS port waits for a handshake). */
+	pid = script_start(script, &port);
+	remote_init(&r, "127.0.0.1", port);
+	r.tls = REMOTE_TLS_STARTTLS;
+	memset(&run, 0, sizeof(run));
+	run.timeout = 1;
+	msg_init(&run.msgs[0], rcpt1, 1);
+	run_session(&run, &r, 1);
+	assert_true(run.failed);
+	assert_true(run.error_temp);
+	assert_non_null(strstr(run.error, "TLS on the wrong port: STARTTLS "
+	    "needs an SMTP greeting first, but port"));
+	assert_non_null(strstr(run.error, "; fix: on remotes line 3, replace "
+	    "--starttls with --ssl"));
 	run_clear(&run);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
