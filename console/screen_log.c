@@ -324,8 +324,9 @@ log_footer(void)
 {
 	if (L.prompting)
 		return "Enter apply  Esc cancel";
-	return L.filter ? "/ filter  Esc all lines  ↑↓ scroll  G follow" :
-	    "/ filter  ↑↓/PgUp/PgDn scroll  G follow";
+	return L.filter ?
+	    "/ filter  Esc all lines  ↑↓/PgUp/PgDn scroll  g/G oldest/follow" :
+	    "/ filter  ↑↓/PgUp/PgDn scroll  g/G oldest/follow";
 }
 
 static int

@@ -134,6 +134,7 @@ check_screens() { # COLS ROWS
 	keys 0
 	see 'Log: [0-9]+ line'
 	# The lines the daemon logged before the console started come first.
+	see 'g/G oldest/follow'
 	keys g
 	see 'started: hikyaku'
 	keys G
