@@ -749,11 +749,13 @@ sched_conn_deadline(void *arg)
 	    p->remote->host, p->remote->port);
 	log_warn("%s%s%s", j != NULL ? j->entry->env->id : "",
 	    j != NULL ? ": " : "", why);
-	if (j != NULL) {
-		/* Results as the remote left them are void: none is final. */
-		c->job = NULL;
+	/* Closed first: the session must not outlive the message it holds. */
+	smtp_client_free(c->session);
+	c->session = NULL;
+	c->job = NULL;
+	/* Results as the remote left them are void: none is final. */
+	if (j != NULL)
 		sched_job_fail(j, why, 1, relay);
-	}
 	sched_conn_lost(c, why, relay);
 	free(relay);
 	free(why);
