@@ -395,6 +395,10 @@ main(int argc, char **argv)
 	/* After daemonize, so the launcher is our child and dies with us. */
 	if (local_pipe_init(privileged, cfg->pipe_user, &err) == -1)
 		fatal("%s", err);
+	if (privileged && strcmp(cfg->pipe_user, cfg->user) == 0)
+		log_warn("pipe_user is user (%s): pipes can read the daemon's "
+		    "secrets and reach its control socket; set pipe_user to "
+		    "another account (the default is nobody)", cfg->user);
 	if (privileged && privsep_drop(cfg->user, &err) == -1)
 		fatal("%s", err);
 
