@@ -25,7 +25,8 @@ trace_usage(FILE *f)
 {
 	fprintf(f, "usage: hikyaku trace ADDR... [--client IP] [--from ADDR] "
 	    "[--auth USER]\n"
-	    "                     [--mode relay|submission] [--server IP]\n"
+	    "                     [--mode relay|submission] [--server IP] "
+	    "[--client-name NAME]\n"
 	    "       hikyaku trace --bt     sendmail -bt test mode (/parse "
 	    "ADDR)\n"
 	    "       hikyaku trace --bv ADDR...  sendmail -bv: is each "
@@ -310,6 +311,7 @@ cli_trace(int argc, char **argv, const char *confdir)
 	struct trace_smtp	 smtp = { 0 };
 	struct rules_client	*client = &smtp.client;
 	const char		*from = "", *mode = "relay", *server = NULL;
+	const char		*client_name = NULL;
 	char			*sender = NULL;
 	enum address_error	 why;
 	int			 bt = 0, bv = 0, i, rc = CLI_EXIT_OK;
@@ -329,6 +331,9 @@ cli_trace(int argc, char **argv, const char *confdir)
 			client->ip = argv[++i];
 		else if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
 			server = argv[++i];
+		else if (strcmp(argv[i], "--client-name") == 0 &&
+		    i + 1 < argc)
+			client_name = argv[++i];
 		else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
 			from = argv[++i];
 		else if (strcmp(argv[i], "--auth") == 0 && i + 1 < argc)
@@ -374,6 +379,13 @@ cli_trace(int argc, char **argv, const char *confdir)
 	if (client->mode == LISTEN_SUBMISSION && client->auth_user == NULL)
 		printf("note: submission mode without --auth: the daemon "
 		    "answers 530 5.7.0 (AUTH required)\n");
+	/* The name as if peer_lookup had verified it; the daemon has none
+	 * without peer_lookup. */
+	if (client_name != NULL && cfg->peer_lookup)
+		client->hostname = client_name;
+	else if (client_name != NULL)
+		printf("note: peer_lookup = no: the daemon never knows client "
+		    "names, --client-name is ignored\n");
 	smtp.from = from;
 	smtp.server_ip = server != NULL ? server :
 	    trace_default_server(cfg, client->mode);

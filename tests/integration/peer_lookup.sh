@@ -122,6 +122,10 @@ assert_grep "NOQUEUE: reject: CONNECT from client\.example\.net\[127\.0\.0\.2\]:
 from 127.0.0.3 --quit-after CONNECT >"$T/s5" 2>&1 || fail "the unverified client was refused by a host key: $(tail -3 "$T/s5")"
 assert_grep "^<- +220 " "$T/s5" "greeting of the unverified client"
 
+# The trace judges a given verified name with the same rules.
+hk_cli trace far@remote.example --client 127.0.0.2 --client-name client.example.net >"$T/trace1" 2>&1
+assert_grep "^result: refused: 550 5\.7\.1 go away, client +rule=access:2" "$T/trace1" "trace --client-name"
+
 # 5. -bh looks the name up as the daemon does (trace --session runs it).
 printf 'QUIT\r\n' | "$top_builddir/hikyakud" -bh 127.0.0.2 -C "$T/conf" >"$T/bh" 2>&1 ||
 	fail "hikyakud -bh failed: $(cat "$T/bh")"
@@ -153,6 +157,9 @@ wait_for 10 new_log_has "disconnect from unknown\[127\.0\.0\.2\]" ||
 tail -n +"$((log_lines + 1))" "$L" >"$T/log-after"
 assert_grep "connect from unknown\[127\.0\.0\.2\]: relay=no, rule=access:4$" "$T/log-after" "connect log with peer_lookup = no"
 assert_no_grep "client name" "$T/log-after" "log with peer_lookup = no"
+hk_cli trace far@remote.example --client 127.0.0.2 --client-name client.example.net >"$T/trace2" 2>&1
+assert_grep "^note: peer_lookup = no: .*--client-name is ignored" "$T/trace2" "trace --client-name with peer_lookup = no"
+assert_no_grep "go away" "$T/trace2" "trace --client-name with peer_lookup = no"
 tail -n +"$((dns_lines + 1))" "$DNS_LOG" >"$T/dns-after"
 assert_no_grep "query\[" "$T/dns-after" "dnsmasq log with peer_lookup = no"
 
