@@ -923,8 +923,8 @@ connect_next(struct tester *t)
 			    host, port);
 			return;
 		}
-		emitf(t, TESTER_EV_ERROR, "connect to %s port %d: %s", host, port,
-		    strerror(errno));
+		emitf(t, TESTER_EV_ERROR, "connect to %s port %d: %s", host,
+		    port, strerror(errno));
 	}
 	fail_close(t, TESTER_STAGE_CONNECT, "could not connect");
 }
