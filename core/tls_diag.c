@@ -731,16 +731,27 @@ static void
 judge_handshake_error(struct tls_verdict *v, const struct tls_diag_input *in)
 {
 	const char *e = gnutls_strerror(in->handshake_rc);
+	gnutls_alert_description_t alert;
 
 	switch (in->handshake_rc) {
 	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
-	case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
 	case GNUTLS_E_UNEXPECTED_PACKET:
+		/* "220 ..." read as a TLS record. */
 		if (in->remote != NULL && in->remote->tls == REMOTE_TLS_SSL) {
 			tls_diag_plaintext_banner(v, in->remote, NULL);
 			return;
 		}
 		break;
+	/* A TLS 1.0-only server answers our hello with its old version,
+	 * or with a "protocol version" alert. */
+	case GNUTLS_E_FATAL_ALERT_RECEIVED:
+		alert = gnutls_alert_get(in->session);
+		if (alert != GNUTLS_A_PROTOCOL_VERSION &&
+		    alert != GNUTLS_A_INSUFFICIENT_SECURITY)
+			break;
+		e = gnutls_alert_get_name(alert);
+		/* FALLTHROUGH */
+	case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
 	case GNUTLS_E_NO_PRIORITIES_WERE_SET:
 	case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
 	case GNUTLS_E_UNKNOWN_CIPHER_SUITE:

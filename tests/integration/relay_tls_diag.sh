@@ -3,9 +3,10 @@
 # of `hikyaku tls check` -- the verdict and its fix -- as the message's last
 # error (`hikyaku queue list` and `queue show`) and in the daemon's log:
 # hostname mismatch (naming the remotes line), missing intermediate, not
-# yet valid, TLS on the wrong port both ways, no STARTTLS, DER read as PEM
-# and the reverse, a CA file the daemon's user cannot read, weak key and
-# SHA-1 signature (refused when verifying, a warning under --insecure).
+# yet valid, TLS on the wrong port both ways, a TLS 1.0/1.1-only server,
+# no STARTTLS, DER read as PEM and the reverse, a CA file the daemon's
+# user cannot read, weak key and SHA-1 signature (refused when verifying,
+# a warning under --insecure).
 # Certificates from tls/mkcerts_diag.sh, servers from tls/smtp_tls_server.py
 # on loopback; mail.example.net resolves through a dnsmasq the test starts.
 . "$(dirname "$0")/lib.sh"
@@ -36,6 +37,7 @@ diag_serve weak starttls weak.crt weak.key
 diag_serve sha1 starttls sha1.crt sha1.key
 diag_serve plain nostarttls "" ""
 diag_serve ssl ssl good-chain.pem good.key
+diag_serve old ssl good-chain.pem good.key --old-tls
 
 n_case=0
 LOG=$T/log/hikyaku.log
@@ -93,6 +95,10 @@ deferred starttls465 "127.0.0.1 smtp --port=$PORT_ssl --starttls --x509cafile=$C
 says starttls465 "TLS on the wrong port: STARTTLS needs an SMTP greeting first, but port $PORT_ssl sent no greeting \\(it waits for a TLS handshake, as port 465 does\\); fix: on remotes line 1, replace --starttls with --ssl"
 deferred ssl587 "127.0.0.1 smtp --port=$PORT_plain --ssl --x509cafile=$C/ca.crt"
 says ssl587 "TLS on the wrong port: --ssl expects TLS at once, but port $PORT_plain greeted in plain text; fix: on remotes line 1, replace --ssl with --starttls"
+
+# A server that speaks only TLS 1.0/1.1.
+deferred old "127.0.0.1 smtp --port=$PORT_old --ssl --x509cafile=$C/ca.crt"
+says old 'TLS handshake failed: .*\(the server offers only old protocols or ciphers\); fix: the server.s admin must enable TLS 1\.2 or 1\.3 with current ciphers'
 
 deferred nostarttls "127.0.0.1 smtp --port=$PORT_plain --starttls --x509cafile=$C/ca.crt"
 says nostarttls "no STARTTLS: the server on port $PORT_plain does not offer STARTTLS in its EHLO reply; fix: ask the server.s admin to enable STARTTLS; or, if it has an implicit-TLS port, use --ssl --port=465 on remotes line 1"

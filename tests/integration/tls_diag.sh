@@ -38,6 +38,7 @@ diag_serve sha1 starttls sha1.crt sha1.key
 diag_serve revoked starttls revoked.crt revoked.key
 diag_serve plain nostarttls "" ""
 diag_serve ssl ssl good-chain.pem good.key
+diag_serve old ssl good-chain.pem good.key --old-tls
 
 # 1. All good: chain shown, verified, exit 0.
 check 0 "localhost:$PORT_good" --starttls --cafile "$C/ca.crt"
@@ -144,6 +145,10 @@ check 1 "localhost:$PORT_ssl" --starttls --cafile "$C/ca.crt"
 says 'TLS on the wrong port: STARTTLS needs an SMTP greeting first'
 says 'fix: .*replace --starttls with --ssl'
 check 0 "localhost:$PORT_ssl" --ssl --cafile "$C/ca.crt"
+# A server that speaks only TLS 1.0/1.1, which we refuse.
+check 1 "localhost:$PORT_old" --ssl --cafile "$C/ca.crt"
+says 'TLS handshake failed: .*\(the server offers only old protocols or ciphers\)'
+says 'fix: the server.s admin must enable TLS 1\.2 or 1\.3'
 
 # 13. Weak key and SHA-1 signature (GnuTLS alone accepts the first).
 check 1 "localhost:$PORT_weak" --cafile "$C/ca.crt"

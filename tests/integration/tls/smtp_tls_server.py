@@ -12,6 +12,7 @@ import os
 import socket
 import ssl
 import sys
+import warnings
 
 
 def main():
@@ -23,6 +24,8 @@ def main():
     ap.add_argument("--portfile", required=True)
     ap.add_argument("--banner-date",
                     help="RFC 5322 date to put in the greeting")
+    ap.add_argument("--old-tls", action="store_true",
+                    help="speak only TLS 1.0 and 1.1 (an outdated server)")
     a = ap.parse_args()
 
     ctx = None
@@ -32,6 +35,10 @@ def main():
         # is that the client notices them.
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         ctx.load_cert_chain(a.cert, a.key)
+        if a.old_tls:
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
 
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
