@@ -233,23 +233,6 @@ verify_one(const struct config *cfg, const char *sender, const char *in)
 	return (rc);
 }
 
-/*
- * The address a client of this mode connects to, when --server does not
- * say: the first such listen line with an address ("" for "*": then no
- * IP literal is ours, as for a client whose address is unknown).
- */
-static const char *
-trace_default_server(const struct config *cfg, enum listen_mode mode)
-{
-	size_t	 i;
-
-	for (i = 0; i < cfg->nlisten; i++)
-		if (cfg->listens[i].mode == mode &&
-		    strcmp(cfg->listens[i].addr, "*") != 0)
-			return (cfg->listens[i].addr);
-	return ("");
-}
-
 /* sendmail -bt: one command per line; readline only on a terminal. */
 static int
 trace_bt(const struct config *cfg)
@@ -388,7 +371,7 @@ cli_trace(int argc, char **argv, const char *confdir)
 		    "names, --client-name is ignored\n");
 	smtp.from = from;
 	smtp.server_ip = server != NULL ? server :
-	    trace_default_server(cfg, client->mode);
+	    rules_listen_address(cfg, client->mode);
 	if (bv && from[0] != '\0' &&
 	    address_complete(from, cfg->me, NULL, &sender, &why) == -1) {
 		fprintf(stderr, "hikyaku trace: --from %s: %s\n", from,

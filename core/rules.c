@@ -239,6 +239,18 @@ rules_literal_is_ours(const char *lit, void *server_ip)
 	return (memcmp(&a, &b, sizeof a) == 0);
 }
 
+const char *
+rules_listen_address(const struct config *cfg, enum listen_mode mode)
+{
+	size_t	 i;
+
+	for (i = 0; i < cfg->nlisten; i++)
+		if (cfg->listens[i].mode == mode &&
+		    strcmp(cfg->listens[i].addr, "*") != 0)
+			return (cfg->listens[i].addr);
+	return ("");
+}
+
 int
 rules_parse_path(const struct config *cfg, enum rules_path which,
     const char *arg, const char *server_ip, struct address *out,

@@ -67,6 +67,13 @@ struct rules_answer {
  */
 int	 rules_literal_is_ours(const char *lit, void *server_ip);
 
+/*
+ * The address a client of this mode connects to when nothing else says
+ * (the tracer without --server, -bh): the first such listen line with an
+ * address; "" for "*" or none, so that no IP literal is ours.
+ */
+const char *rules_listen_address(const struct config *, enum listen_mode);
+
 enum rules_path { RULES_PATH_MAIL, RULES_PATH_RCPT };
 
 /*

@@ -363,6 +363,10 @@ test_parse_path(void **state)
 	assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT,
 	    "<root@[127.0.0.1]>", NULL, &addr, NULL, &a, NULL), -1);
 	assert_false(rules_literal_is_ours("127.0.0.2", "127.0.0.1"));
+	/* No listen line in hikyaku.conf: the default 127.0.0.1:25. */
+	assert_string_equal(rules_listen_address(cfg, LISTEN_RELAY),
+	    "127.0.0.1");
+	assert_string_equal(rules_listen_address(cfg, LISTEN_SUBMISSION), "");
 	assert_false(rules_literal_is_ours("::1", "127.0.0.1"));
 
 	/* A bare local part is completed with me; <> only in MAIL. */
