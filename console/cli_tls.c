@@ -331,12 +331,7 @@ make_creds(struct check *c, const struct tls_verdict *v,
 	if (c->r.x509crlfile != NULL)
 		gnutls_certificate_set_x509_crl_file(*cred, c->r.x509crlfile,
 		    fmt);
-	if (c->r.x509certfile != NULL &&
-	    (rc = gnutls_certificate_set_x509_key_file(*cred,
-	    c->r.x509certfile, c->r.x509keyfile ? c->r.x509keyfile :
-	    c->r.x509certfile, fmt)) < 0) {
-		xasprintf(err, "cannot load client certificate %s: %s",
-		    c->r.x509certfile, gnutls_strerror(rc));
+	if (tls_creds_client_cert(*cred, &c->r, err) == -1) {
 		gnutls_certificate_free_credentials(*cred);
 		return -1;
 	}

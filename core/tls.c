@@ -92,6 +92,31 @@ creds_file_failed(const struct remote *r, char **err)
 	return -1;
 }
 
+int
+tls_creds_client_cert(gnutls_certificate_credentials_t cred,
+    const struct remote *r, char **err)
+{
+	/* nullmailer reads the key from the certificate file unless
+	 * --x509keyfile names another one. */
+	const char *keyfile = r->x509keyfile ? r->x509keyfile :
+	    r->x509certfile;
+	int rc;
+
+	if (r->x509certfile == NULL)
+		return 0;
+	if (check_readable("client certificate", r->x509certfile, err) == -1 ||
+	    check_readable("client key", keyfile, err) == -1)
+		return -1;
+	rc = gnutls_certificate_set_x509_key_file(cred, r->x509certfile,
+	    keyfile, r->x509fmtder ? GNUTLS_X509_FMT_DER : GNUTLS_X509_FMT_PEM);
+	if (rc < 0) {
+		xasprintf(err, "cannot load client certificate %s with key %s: "
+		    "%s", r->x509certfile, keyfile, gnutls_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 creds_load(gnutls_certificate_credentials_t cred, const struct remote *r,
     char **err)
@@ -134,26 +159,7 @@ creds_load(gnutls_certificate_credentials_t cred, const struct remote *r,
 			return creds_file_failed(r, err);
 		}
 	}
-	if (r->x509certfile != NULL) {
-		/* nullmailer reads the key from the certificate file unless
-		 * --x509keyfile names another one. */
-		const char *keyfile = r->x509keyfile ? r->x509keyfile :
-		    r->x509certfile;
-
-		if (check_readable("client certificate", r->x509certfile,
-		    err) == -1 ||
-		    check_readable("client key", keyfile, err) == -1)
-			return -1;
-		rc = gnutls_certificate_set_x509_key_file(cred,
-		    r->x509certfile, keyfile, fmt);
-		if (rc < 0) {
-			xasprintf(err, "cannot load client certificate %s with "
-			    "key %s: %s", r->x509certfile, keyfile,
-			    gnutls_strerror(rc));
-			return -1;
-		}
-	}
-	return 0;
+	return tls_creds_client_cert(cred, r, err);
 }
 
 static void

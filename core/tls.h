@@ -37,6 +37,13 @@ struct tls_server_creds;
  * CRL files is the diagnosis engine's verdict with its fix.
  */
 struct tls_creds *tls_creds_get(const struct remote *r, char **err);
+/*
+ * Add r's client certificate (--x509certfile, its key from --x509keyfile
+ * or the same file) to cred; nothing without one. 0, or -1 with *err.
+ * Shared with `hikyaku tls check`, which builds its own credentials.
+ */
+int		 tls_creds_client_cert(gnutls_certificate_credentials_t,
+		    const struct remote *r, char **err);
 void		 tls_creds_put(struct tls_creds *);
 /* Free every cached credential nobody uses now (idle timer, shutdown). */
 void		 tls_creds_flush(void);

@@ -52,6 +52,9 @@ says 'SHA-256: ([0-9A-F]{2}:){31}[0-9A-F]{2}'
 says '^verdict: OK'
 # ... and the same with the remotes options verbatim.
 check 0 "localhost:$PORT_good" --starttls "--x509cafile=$C/ca.crt"
+# A client certificate that cannot be read is named as delivery names it.
+check 1 "localhost:$PORT_good" --starttls --cafile "$C/ca.crt" --certfile "$T/no-such.pem"
+says "cannot read client certificate $T/no-such\.pem: No such file"
 
 # 2. Unknown CA: the chain ends in a root that is not trusted.
 check 1 "localhost:$PORT_good" --starttls --cafile "$C/other-ca.crt"
