@@ -2860,6 +2860,9 @@ smtp_server_test_session(const struct config *cfg, const char *ip,
 	srv_users = users_read(cfg, &bad);
 
 	s = session_alloc(mode, ip);
+	/* No socket to ask: the address a client of this mode would reach. */
+	snprintf(s->local_ip, sizeof s->local_ip, "%s",
+	    rules_listen_address(cfg, mode));
 	if (auth_user != NULL)
 		s->auth_user = xstrdup(auth_user);
 	s->io = io_new(sv[0], session_io, s);

@@ -67,6 +67,13 @@ assert_match '^250 2\.1\.5' "$(reply 4)" "authenticated relay"
 printf 'EHLO c\r\nMAIL FROM:<a@b.example>\r\nQUIT\r\n' | bh 192.0.2.1 -m submission || fail "-bh -m"
 assert_match '^530 5\.7\.0' "$(reply 3)" "submission without AUTH"
 
+# IP literals: the listener's own address is ours (the address a client
+# of this mode reaches, as the tracer judges it), any other is refused.
+printf 'EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<postmaster@[127.0.0.1]>\r\nRCPT TO:<postmaster@[192.0.2.9]>\r\nQUIT\r\n' |
+	bh 192.0.2.1 || fail "-bh literals"
+assert_match '^250 2\.1\.5' "$(reply 4)" "our own IP literal"
+assert_match '^5[0-9][0-9] ' "$(reply 5)" "a foreign IP literal"
+
 # Pipelined smuggling through -bh: one refusal at the real end.
 printf 'EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<postmaster@relay.test>\r\nDATA\r\nhi\n.\nMAIL FROM:<e@x.example>\r\n.\r\nQUIT\r\n' |
 	bh 192.0.2.1 || fail "-bh smuggling"
