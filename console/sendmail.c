@@ -88,8 +88,8 @@ load_ctx(struct sm_ctx *x, const char *confdir, int full)
 	if ((full ? config_load(confdir, &x->cfg, &d) :
 	    config_load_main(confdir, &x->cfg, &d)) == -1) {
 		diags_print(&d, stderr);
-		fprintf(stderr, PROG ": cannot read the configuration in %s; "
-		    "nothing was queued\n", confdir);
+		fprintf(stderr, PROG ": cannot read the configuration in %s\n",
+		    confdir);
 		diags_free(&d);
 		return -1;
 	}
@@ -1050,8 +1050,14 @@ main(int argc, char **argv)
 	if (load_ctx(&x, o.confdir ? o.confdir : config_default_dir(),
 	    o.mode == MODE_NEWALIASES) == -1) {
 		ctx_free(&x);
-		return o.mode == MODE_DELIVER || o.mode == MODE_SMTP ?
-		    EX_TEMPFAIL : EX_CONFIG;
+		if (o.mode == MODE_DELIVER || o.mode == MODE_SMTP) {
+			fprintf(stderr, PROG ": nothing was queued\n");
+			return EX_TEMPFAIL;
+		}
+		if (o.mode == MODE_NEWALIASES)
+			fprintf(stderr, PROG ": the running daemon keeps "
+			    "its aliases\n");
+		return EX_CONFIG;
 	}
 	switch (o.mode) {
 	case MODE_SMTP:
