@@ -31,6 +31,7 @@ static struct {
 	size_t			 head, n;	/* oldest at head */
 	uint64_t		 seq;
 	char			*filter;
+	char			*filter_lc;	/* lower case, to match */
 	int			 prompting;
 	struct tui_field	 field;
 	size_t			 back;		/* lines scrolled up from the end */
@@ -175,7 +176,11 @@ static void
 set_filter(const char *f)
 {
 	free(L.filter);
+	free(L.filter_lc);
 	L.filter = f && *f ? xstrdup(f) : NULL;
+	L.filter_lc = L.filter ? xstrdup(L.filter) : NULL;
+	if (L.filter_lc)
+		ascii_lower(L.filter_lc);
 	L.back = 0;
 }
 
@@ -190,7 +195,7 @@ screen_log_follow(const char *qid)
 static int
 shown(size_t i)
 {
-	return !L.filter || strcasestr(line_at(i)->text, L.filter);
+	return !L.filter_lc || ascii_contains(line_at(i)->text, L.filter_lc);
 }
 
 /* Wrapped lines continue under the text, past "HH:MM:SS level   ". */
@@ -352,6 +357,7 @@ log_done(void)
 		free(line_at(i)->text);
 	L.n = 0;
 	free(L.filter);
+	free(L.filter_lc);
 	tui_field_free(&L.field);
 }
 

@@ -110,7 +110,7 @@ row_cmp(const void *a, const void *b, int col)
 static int
 has(const char *hay, const char *needle)
 {
-	return hay && strcasestr(hay, needle) != NULL;
+	return hay && ascii_contains(hay, needle);
 }
 
 static int

@@ -247,6 +247,22 @@ ascii_lower(char *s)
 		*s = (char)ascii_tolower((unsigned char)*s);
 }
 
+int
+ascii_contains(const char *hay, const char *needle)
+{
+	char	 first[3];
+	size_t	 n = strlen(needle);
+
+	first[0] = needle[0];
+	first[1] = needle[0] >= 'a' && needle[0] <= 'z' ?
+	    (char)(needle[0] - 'a' + 'A') : needle[0];
+	first[2] = '\0';
+	for (; (hay = strpbrk(hay, first)) != NULL; hay++)
+		if (ascii_strncasecmp(hay, needle, n) == 0)
+			return (1);
+	return (0);
+}
+
 size_t
 split_words(char *line, char **w, size_t max)
 {

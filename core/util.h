@@ -51,6 +51,12 @@ int	 ascii_strcasecmp(const char *, const char *);
 int	 ascii_strncasecmp(const char *, const char *, size_t);
 void	 ascii_lower(char *);
 /*
+ * Does hay hold needle, ignoring ASCII case? needle must be lower case
+ * and not empty. Fast on long haystacks: candidates are found with
+ * strpbrk, which the C library vectorises, where strcasestr is not.
+ */
+int	 ascii_contains(const char *hay, const char *needle);
+/*
  * Length (1-4) of the well-formed UTF-8 sequence at p, reading at most
  * avail bytes (a NUL ends a string early anyway), or 0: overlongs,
  * surrogates and code points past U+10FFFF are refused, so nothing

@@ -93,6 +93,13 @@ test_case(void **state)
 	assert_int_equal(ascii_strncasecmp("HELO x", "helo", 4), 0);
 	ascii_lower(s);
 	assert_string_equal(s, "mixed.example.org");
+	assert_true(ascii_contains("Host MX.example.NET said", "mx.example.net"));
+	assert_true(ascii_contains("held", "held"));
+	assert_true(ascii_contains("xxHELD", "held"));
+	assert_true(ascii_contains("4.7.1 Greylisted", "4.7.1"));
+	assert_false(ascii_contains("hel", "held"));
+	assert_false(ascii_contains("", "a"));
+	assert_false(ascii_contains("h h h hel", "held"));
 }
 
 static void
