@@ -48,7 +48,7 @@ assert_grep '^<- +250 2\.0\.0 Ok: queued as [0-9A-F]{17}$' "$T/swaks6.log" "swak
 assert_grep 'connect from unknown\[::1\]: relay=yes, rule=built-in' "$T/log/hikyaku.log"
 assert_grep '[0-9A-F]{17}: from=<a@b\.example>, size=[0-9]+, nrcpt=1, client=unknown\[::1\], tls=none' \
 	"$T/log/hikyaku.log" "queue log line"
-grep -rqE '^Received: from v6\.test \(unknown \[IPv6:::1\])' "$T/spool" ||
+grep -rqE '^Received: from v6\.test \(unknown \[IPv6:::1\]\)' "$T/spool" ||
 	fail "no Received: from v6.test (unknown [IPv6:::1]) in the queue: $(grep -rh -A1 '^Received:' "$T/spool" | head -4)"
 
 # smtplib over IPv6: to [::] (reached through ::1) and to *'s IPv6 socket.
