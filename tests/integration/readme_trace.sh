@@ -4,7 +4,8 @@
 # runs against the seed examples copied unchanged (plus the `me = ...`
 # line the section names) and its output must equal the indented lines
 # below it, line for line (trailing blanks aside), so README cannot drift
-# from the code.
+# from the code. The sample result lines of help/trace.md come from the
+# same seed examples: each is printed by one of their traces.
 . "$(dirname "$0")/lib.sh"
 
 EX=${HK_EXAMPLES:-$top_srcdir/../shared/examples}
@@ -69,4 +70,17 @@ while [ $i -le "$N" ]; do
 	i=$((i + 1))
 done
 hk_log "$N README commands print what README shows"
+
+# help/trace.md: its indented "mailer ..." and "result: ..." lines.
+HELP=$top_srcdir/help/trace.md
+sed -n 's/^    \(mailer .*\|result: .*\)$/\1/p' "$HELP" >"$T/help-lines"
+[ -s "$T/help-lines" ] || fail "help/trace.md shows no mailer or result lines"
+for a in "user@foo.com --client 192.168.1.7" project2@example.jp \
+	project3@example.jp "x@elsewhere.org --client 10.9.9.9"; do
+	hikyaku trace $a </dev/null
+done >"$T/help-got" 2>&1
+while IFS= read -r want; do
+	grep -qxF -- "$want" "$T/help-got" ||
+		fail "help/trace.md shows a line no trace of the seed examples prints: $want"
+done <"$T/help-lines"
 exit 0
