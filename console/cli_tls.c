@@ -363,6 +363,35 @@ save_chain(gnutls_session_t s, const char *path)
 		    n, n == 1 ? "" : "s", path);
 }
 
+/*
+ * Read on to the first reply under TLS (the greeting after --ssl, the
+ * EHLO reply after STARTTLS): a TLS 1.3 server that requires a client
+ * certificate completes the handshake and only then hangs up. A reply
+ * or a silent server adds nothing.
+ */
+static void
+first_reply_under_tls(struct check *c, gnutls_session_t s,
+    struct tls_verdict *v)
+{
+	static const char ehlo[] = "EHLO hikyaku.tls-check\r\n";
+	char buf[512];
+	ssize_t n;
+
+	if (c->r.tls != REMOTE_TLS_SSL &&
+	    gnutls_record_send(s, ehlo, sizeof(ehlo) - 1) < 0) {
+		tls_diag_closed_after_handshake(v, s, &c->r);
+		return;
+	}
+	do {
+		if (gnutls_record_check_pending(s) == 0 &&
+		    wait_readable(c->fd, c->timeout_ms) != 1)
+			return;
+		n = gnutls_record_recv(s, buf, sizeof(buf));
+	} while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
+	if (n <= 0)
+		tls_diag_closed_after_handshake(v, s, &c->r);
+}
+
 static int
 handshake(struct check *c, struct tls_verdict *v, char **err)
 {
@@ -404,6 +433,8 @@ handshake(struct check *c, struct tls_verdict *v, char **err)
 	in.banner = c->banner[0] ? c->banner : NULL;
 	in.confdir = c->confdir;
 	tls_diag_session(v, &in);
+	if (rc == 0)
+		first_reply_under_tls(c, s, v);
 	if (rc == 0 && c->save_chain != NULL)
 		save_chain(s, c->save_chain);
 	if (rc == 0)

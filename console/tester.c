@@ -59,6 +59,7 @@ struct tester {
 	struct tls_creds	*creds;
 	gnutls_session_t	 sess;	/* owned by io once started */
 	int			 tls_up;
+	int			 tls_replied;	/* a reply came under TLS */
 	int			 authed;	/* a 235 was seen */
 	int			 closing;	/* QUIT answered: await EOF */
 	char			*banner;
@@ -207,6 +208,7 @@ drop_conn(struct tester *t)
 	sasl_client_free(t->sasl);
 	t->sasl = NULL;
 	t->tls_up = 0;
+	t->tls_replied = 0;
 	t->authed = 0;
 	t->closing = 0;
 	t->ncmds = 0;
@@ -650,15 +652,21 @@ tls_begin(struct tester *t)
 	if (t->creds == NULL &&
 	    (t->creds = tls_creds_get(t->r, &err)) == NULL) {
 		struct tls_verdict v;
-		char *text;
+		char *text, *words;
 
+		/* err already holds the engine's words for this process; the
+		 * verdict block adds only what differs for the daemon's user,
+		 * so the same sentence is not said twice. */
 		tls_diag_init(&v);
 		tls_diag_files(&v, t->r, t->cfg.daemon_user);
-		if (v.nfindings > 0) {
+		words = tls_diag_explain(&v);
+		if (v.nfindings > 0 && (words == NULL ||
+		    strcmp(words, err) != 0)) {
 			text = tls_diag_format(&v);
 			emit(t, TESTER_EV_VERDICT, 0, text);
 			free(text);
 		}
+		free(words);
 		tls_diag_free(&v);
 		xasprintf(&text, "TLS: %s", err);
 		free(err);
@@ -877,6 +885,8 @@ read_replies(struct tester *t)
 			continue;
 		}
 		code = atoi(s);
+		if (t->tls_up)
+			t->tls_replied = 1;
 		emit(t, TESTER_EV_REPLY, code, s);
 		if (t->ncmds > 0 && t->cmds[t->cmd_head] == CMD_EHLO &&
 		    code == 250 && strlen(s) > 4)
@@ -977,6 +987,47 @@ waiting_stage(const struct tester *t)
 	}
 }
 
+/* Close at the TLS stage with the engine's words (taken); 0 without. */
+static int
+fail_verdict(struct tester *t, char *words)
+{
+	char *text;
+
+	if (words == NULL)
+		return 0;
+	xasprintf(&text, "TLS: %s", words);
+	free(words);
+	fail_close(t, TESTER_STAGE_TLS, text);
+	free(text);
+	return 1;
+}
+
+/*
+ * A failed handshake in the engine's words (a plaintext greeting or a
+ * hang-up on an --ssl port, old protocols, a client certificate the
+ * server wanted). 1 when the session was closed with them.
+ */
+static int
+tls_failed(struct tester *t)
+{
+	int rc = io_tls_error(t->io);
+
+	return rc < 0 && fail_verdict(t, tls_client_judge(t->sess, rc,
+	    verify_name(t), t->r));
+}
+
+/*
+ * The server hung up after the handshake, before a reply under TLS: a
+ * TLS 1.3 server that requires a client certificate only says so then.
+ * 1 when the engine knew why and the session was closed with its words.
+ */
+static int
+tls_closed(struct tester *t)
+{
+	return t->tls_up && !t->tls_replied && !t->closing &&
+	    fail_verdict(t, tls_client_judge_close(t->sess, t->r));
+}
+
 static void
 tester_io_cb(struct io *io, enum io_event ev, void *arg)
 {
@@ -1028,6 +1079,8 @@ tester_io_cb(struct io *io, enum io_event ev, void *arg)
 			finish(t, "connection closed by the server");
 			return;
 		}
+		if (tls_closed(t))
+			return;
 		fail_close(t, waiting_stage(t), "connection closed by the "
 		    "server");
 		return;
@@ -1039,6 +1092,10 @@ tester_io_cb(struct io *io, enum io_event ev, void *arg)
 			connect_next(t);
 			return;
 		}
+		if (t->state == TESTER_HANDSHAKE && tls_failed(t))
+			return;
+		if (tls_closed(t))
+			return;
 		xasprintf(&why, "%s", io_error(t->io));
 		fail_close(t, waiting_stage(t), why);
 		free(why);

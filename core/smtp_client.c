@@ -877,6 +877,39 @@ tls_failed(struct smtp_client_session *s)
 }
 
 static void
+lost_connection(struct smtp_client_session *s)
+{
+	fail(s, 1, "lost connection with %s in state %s: %s", peer_name(s),
+	    smtp_client_state_name(s->state), io_error(s->io));
+}
+
+/* TLS is up and the server has not answered under it yet. */
+static int
+first_tls_reply_pending(const struct smtp_client_session *s)
+{
+	return io_tls(s->io) != NULL && (s->state == SMTP_CLIENT_EHLO2 ||
+	    s->state == SMTP_CLIENT_BANNER);
+}
+
+/*
+ * The server hung up right after the handshake: a TLS 1.3 server that
+ * requires a client certificate finds none only then, so the handshake
+ * looked fine. The engine tells that from a plain lost connection.
+ */
+static void
+tls_closed(struct smtp_client_session *s)
+{
+	char *words = tls_client_judge_close(s->tls_sess, s->r);
+
+	if (words == NULL) {
+		lost_connection(s);
+		return;
+	}
+	fail_tls(s, words);
+	free(words);
+}
+
+static void
 start_tls(struct smtp_client_session *s)
 {
 	char *err = NULL;
@@ -1272,10 +1305,10 @@ session_io(struct smtp_client_session *s, enum io_event ev)
 		} else if (s->state == SMTP_CLIENT_TLS_HANDSHAKE ||
 		    s->state == SMTP_CLIENT_TLS_IMPLICIT)
 			tls_failed(s);
+		else if (first_tls_reply_pending(s))
+			tls_closed(s);
 		else
-			fail(s, 1, "lost connection with %s in state %s: %s",
-			    peer_name(s), smtp_client_state_name(s->state),
-			    io_error(s->io));
+			lost_connection(s);
 		return;
 	}
 }

@@ -335,6 +335,19 @@ tls_client_judge(gnutls_session_t s, int handshake_rc, const char *hostname,
 }
 
 char *
+tls_client_judge_close(gnutls_session_t s, const struct remote *r)
+{
+	struct tls_verdict	 v;
+	char			*words;
+
+	tls_diag_init(&v);
+	tls_diag_closed_after_handshake(&v, s, r);
+	words = tls_diag_explain(&v);
+	tls_diag_free(&v);
+	return words;
+}
+
+char *
 tls_session_describe(gnutls_session_t s)
 {
 	char *d;

@@ -71,6 +71,14 @@ char		*tls_client_judge(gnutls_session_t, int handshake_rc,
 		    const char *hostname, const struct remote *r);
 
 /*
+ * The server hung up on a session whose handshake finished, before its
+ * first reply under TLS: the engine's verdict in one line with its fix
+ * (a client certificate it asked for and did not get, or refused), or
+ * NULL when the session shows no reason. Allocated.
+ */
+char		*tls_client_judge_close(gnutls_session_t, const struct remote *r);
+
+/*
  * Server credentials from cert_path and key_path (PEM). user is the
  * account that must be able to read them (the daemon's `user` when
  * started as root; NULL: this process). NULL with *err (allocated) naming

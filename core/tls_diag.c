@@ -726,6 +726,87 @@ has_code(const struct tls_verdict *v, enum tls_diag_code code)
 	return 0;
 }
 
+/* Alerts a server sends about the client certificate it got. */
+static int
+is_client_cert_alert(gnutls_alert_description_t alert)
+{
+	switch (alert) {
+	case GNUTLS_A_CERTIFICATE_REQUIRED:
+	case GNUTLS_A_BAD_CERTIFICATE:
+	case GNUTLS_A_UNSUPPORTED_CERTIFICATE:
+	case GNUTLS_A_CERTIFICATE_REVOKED:
+	case GNUTLS_A_CERTIFICATE_EXPIRED:
+	case GNUTLS_A_CERTIFICATE_UNKNOWN:
+	case GNUTLS_A_UNKNOWN_CA:
+	case GNUTLS_A_ACCESS_DENIED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * The server asked for a client certificate (its CertificateRequest is
+ * remembered by the session) and then ended the session: none was sent,
+ * or the one sent was refused. 1 when a finding was added.
+ */
+static int
+judge_client_cert(struct tls_verdict *v, gnutls_session_t s,
+    const struct remote *r)
+{
+	/* GnuTLS keeps the last alert received; 0 (close notify) also
+	 * stands for none, and says nothing about the certificate. */
+	gnutls_alert_description_t alert = gnutls_alert_get(s);
+	const char *name = alert != GNUTLS_A_CLOSE_NOTIFY ?
+	    gnutls_alert_get_name(alert) : NULL;
+	char *where;
+
+	if (!gnutls_certificate_client_get_request_status(s))
+		return 0;
+	where = remote_where(r);
+	if (gnutls_certificate_get_ours(s) == NULL)
+		add_finding(v, TLS_DIAG_CLIENT_CERT, TLS_DIAG_ERROR,
+		    fix_printf("add the client certificate and its key that "
+		    "the server's admin gave you to %s: --x509certfile=CERT "
+		    "--x509keyfile=KEY (one --x509certfile is enough when "
+		    "the file holds both)", where),
+		    "client certificate required: the server asked for a "
+		    "client certificate, none was sent (no --x509certfile), "
+		    "and it %s%s%s", name ? "refused the session (alert: " :
+		    "hung up", name ? name : "", name ? ")" : "");
+	else if (name != NULL && is_client_cert_alert(alert))
+		add_finding(v, TLS_DIAG_CLIENT_CERT, TLS_DIAG_ERROR,
+		    fix_printf("ask the server's admin which CA it trusts for "
+		    "client certificates, and put a certificate from that CA "
+		    "(valid today) in --x509certfile on %s", where),
+		    "client certificate refused: the server did not accept "
+		    "the certificate in %s (alert: %s)", r && r->x509certfile ?
+		    r->x509certfile : "--x509certfile", name);
+	else {
+		free(where);
+		return 0;
+	}
+	free(where);
+	return 1;
+}
+
+/* --ssl, and the port closed the connection in the middle of the
+ * handshake without a word of TLS: most likely not an implicit-TLS port. */
+static void
+ssl_port_closed(struct tls_verdict *v, const struct remote *r)
+{
+	char *where = remote_where(r);
+
+	add_finding(v, TLS_DIAG_PLAINTEXT_PORT, TLS_DIAG_ERROR,
+	    fix_printf("on %s, keep --ssl and use the server's implicit-TLS "
+	    "port (--port=465), or replace --ssl with --starttls if this "
+	    "port speaks plain SMTP first (587 or 25)", where),
+	    "no TLS on port %d: the server closed the connection during "
+	    "the TLS handshake (does the port speak implicit TLS? --ssl is "
+	    "usually port 465)", r ? r->port : 0);
+	free(where);
+}
+
 /* Handshake failures that have a known cause in words. */
 static void
 judge_handshake_error(struct tls_verdict *v, const struct tls_diag_input *in)
@@ -733,7 +814,18 @@ judge_handshake_error(struct tls_verdict *v, const struct tls_diag_input *in)
 	const char *e = gnutls_strerror(in->handshake_rc);
 	gnutls_alert_description_t alert;
 
+	/* A TLS 1.2 server refuses a missing client certificate inside the
+	 * handshake, with an alert or by hanging up. */
+	if (judge_client_cert(v, in->session, in->remote))
+		return;
 	switch (in->handshake_rc) {
+	case GNUTLS_E_PREMATURE_TERMINATION:
+	case GNUTLS_E_PULL_ERROR:
+		if (in->remote != NULL && in->remote->tls == REMOTE_TLS_SSL) {
+			ssl_port_closed(v, in->remote);
+			return;
+		}
+		break;
 	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
 	case GNUTLS_E_UNEXPECTED_PACKET:
 		/* "220 ..." read as a TLS record. */
@@ -921,6 +1013,13 @@ tls_diag_no_starttls(struct tls_verdict *v, const struct remote *r)
 	    "no STARTTLS: the server on port %d does not offer STARTTLS in "
 	    "its EHLO reply", port);
 	free(where);
+}
+
+void
+tls_diag_closed_after_handshake(struct tls_verdict *v, gnutls_session_t s,
+    const struct remote *r)
+{
+	judge_client_cert(v, s, r);
 }
 
 /* ---- local files -------------------------------------------------- */

@@ -39,6 +39,7 @@ enum tls_diag_code {
 	TLS_DIAG_NO_STARTTLS,		/* EHLO reply lacks STARTTLS */
 	TLS_DIAG_PLAINTEXT_PORT,	/* --ssl, but the port greets "220" */
 	TLS_DIAG_TLS_PORT,		/* STARTTLS, but no greeting/garbage */
+	TLS_DIAG_CLIENT_CERT,		/* client certificate wanted or refused */
 	TLS_DIAG_EXPIRES_SOON,		/* fewer than 30 days left */
 	TLS_DIAG_KEY_MISMATCH,		/* local cert and key do not pair */
 	TLS_DIAG_FILE,			/* a local file cannot be read/parsed */
@@ -122,6 +123,17 @@ void	 tls_diag_plaintext_banner(struct tls_verdict *,
 void	 tls_diag_port_is_tls(struct tls_verdict *, const struct remote *r,
 	    const char *seen);
 void	 tls_diag_no_starttls(struct tls_verdict *, const struct remote *r);
+
+/*
+ * The server ended a session whose handshake finished before its first
+ * reply under TLS (the greeting after --ssl, the EHLO reply after
+ * STARTTLS). A TLS 1.3 server that requires a client certificate learns
+ * only then that none came, and says so with an alert or just hangs up.
+ * Adds a finding (with the --x509certfile fix) when the session shows
+ * that the server asked for a certificate; nothing otherwise.
+ */
+void	 tls_diag_closed_after_handshake(struct tls_verdict *,
+	    gnutls_session_t s, const struct remote *r);
 
 /*
  * Local files: the chain in cert_path (PEM, or DER when der), expiry

@@ -7,7 +7,9 @@
 #   --x509fmtder (DER CA); --x509certfile (client certificate);
 #   dash-less spelling (port=N starttls); --pass-file;
 #   --x509certfile presents the client certificate to an upstream that
-#   requires one (and without it the upstream refuses the handshake);
+#   requires one; without it the upstream hangs up after the TLS 1.3
+#   handshake, and delivery, `hikyaku tls check` and `hikyaku smtp` give
+#   the verdict "client certificate required" with the --x509certfile fix;
 #   --x509cafile of the wrong CA: deferred with a readable reason in
 #   `hikyaku queue list`; --insecure then delivers it;
 #   no --x509cafile: the system CA bundle, which lacks the test CA;
@@ -127,11 +129,28 @@ deferred_case '[Rr]evoked|CRL|[Cc]ertificate' \
 hk_cli queue delete "$(hk_queue_first | sed -n 's/^qid=//p')" >/dev/null 2>&1
 hk_stop || fail "daemon stop"
 
-# The same upstream without --x509certfile: no certificate, no delivery
-# (under TLS 1.3 the upstream hangs up after the handshake).
-deferred_case 'TLS|lost connection with 127\.0\.0\.1' "127.0.0.1 smtp --port=$UP_PORT_ccert --starttls $auth --x509cafile=$C/ca.crt"
+# The same upstream without --x509certfile: no certificate, no delivery.
+# Under TLS 1.3 the upstream hangs up after the handshake, before its
+# EHLO reply; the verdict says why and what to add to the remotes line.
+ccert_verdict='client certificate required: the server asked for a client certificate, none was sent \(no --x509certfile\), and it (hung up|refused the session \(alert: [^)]*\)); fix: add the client certificate and its key that the server.s admin gave you to '
+deferred_case "TLS with 127\.0\.0\.1\[127\.0\.0\.1\]:$UP_PORT_ccert: ${ccert_verdict}remotes line 1: --x509certfile=CERT --x509keyfile=KEY" \
+	"127.0.0.1 smtp --port=$UP_PORT_ccert --starttls $auth --x509cafile=$C/ca.crt"
+assert_no_grep 'lost connection' "$T/list-$n_case.txt" "client certificate: queue list"
 hk_cli queue delete "$(hk_queue_first | sed -n 's/^qid=//p')" >/dev/null 2>&1
 hk_stop || fail "daemon stop"
+# tls check reads on to the EHLO reply, so it sees the hang-up too.
+hk_cli tls check --remote 1 >"$T/ccert-check.txt" 2>&1 && fail "tls check passed without a client certificate: $(cat "$T/ccert-check.txt")"
+assert_grep "problem: ${ccert_verdict%%; fix:*}" "$T/ccert-check.txt" "tls check (client certificate)"
+assert_grep 'fix: add the client certificate and its key .* to remotes line 1: --x509certfile=CERT --x509keyfile=KEY' \
+	"$T/ccert-check.txt" "tls check fix (client certificate)"
+# With the certificate the check passes.
+hk_cli tls check 127.0.0.1:$UP_PORT_ccert --starttls --x509cafile=$C/ca.crt --x509certfile=$C/client.pem >"$T/ccert-check-ok.txt" 2>&1 ||
+	fail "tls check with a client certificate: $(cat "$T/ccert-check-ok.txt")"
+assert_grep '^verdict: OK' "$T/ccert-check-ok.txt" "tls check with a client certificate"
+# The session tester stops at the TLS stage with the same words.
+printf 'QUIT\r\n' | timeout 30 "$top_builddir/hikyaku" -C "$T/conf" smtp --remote 1 >"$T/ccert-smtp.txt" 2>&1
+assert_eq 6 $? "hikyaku smtp exit code (TLS stage) without a client certificate"
+assert_grep "^\* TLS: ${ccert_verdict}the command line|^\* TLS: ${ccert_verdict}remotes line 1" "$T/ccert-smtp.txt" "hikyaku smtp (client certificate)"
 
 # Credentials never go in the clear: an upstream offering AUTH without TLS.
 upstream_start plain --auth 'hkuser:pa#ss0rd' --allow-plain-auth

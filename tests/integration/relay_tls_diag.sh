@@ -3,7 +3,8 @@
 # of `hikyaku tls check` -- the verdict and its fix -- as the message's last
 # error (`hikyaku queue list` and `queue show`) and in the daemon's log:
 # hostname mismatch (naming the remotes line), missing intermediate, not
-# yet valid, TLS on the wrong port both ways, a TLS 1.0/1.1-only server,
+# yet valid, TLS on the wrong port both ways, an --ssl port that hangs up
+# in the handshake, a TLS 1.0/1.1-only server,
 # no STARTTLS, DER read as PEM and the reverse, a CA file the daemon's
 # user cannot read, weak key and SHA-1 signature (refused when verifying,
 # a warning under --insecure).
@@ -38,6 +39,7 @@ diag_serve sha1 starttls sha1.crt sha1.key
 diag_serve plain nostarttls "" ""
 diag_serve ssl ssl good-chain.pem good.key
 diag_serve old ssl good-chain.pem good.key --old-tls
+diag_serve hangup hangup "" ""
 
 n_case=0
 LOG=$T/log/hikyaku.log
@@ -95,6 +97,11 @@ deferred starttls465 "127.0.0.1 smtp --port=$PORT_ssl --starttls --x509cafile=$C
 says starttls465 "TLS on the wrong port: STARTTLS needs an SMTP greeting first, but port $PORT_ssl sent no greeting \\(it waits for a TLS handshake, as port 465 does\\); fix: on remotes line 1, replace --starttls with --ssl"
 deferred ssl587 "127.0.0.1 smtp --port=$PORT_plain --ssl --x509cafile=$C/ca.crt"
 says ssl587 "TLS on the wrong port: --ssl expects TLS at once, but port $PORT_plain greeted in plain text; fix: on remotes line 1, replace --ssl with --starttls"
+
+# An --ssl port that hangs up in the handshake without a TLS alert keeps
+# the hint that it may not speak implicit TLS, with the fix.
+deferred sslhangup "127.0.0.1 smtp --port=$PORT_hangup --ssl --x509cafile=$C/ca.crt"
+says sslhangup "TLS with 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:$PORT_hangup: no TLS on port $PORT_hangup: the server closed the connection during the TLS handshake \\(does the port speak implicit TLS\\? --ssl is usually port 465\\); fix: on remotes line 1, keep --ssl and use the server.s implicit-TLS port \\(--port=465\\), or replace --ssl with --starttls"
 
 # A server that speaks only TLS 1.0/1.1.
 deferred old "127.0.0.1 smtp --port=$PORT_old --ssl --x509cafile=$C/ca.crt"

@@ -5,7 +5,7 @@
 #   diag_certs             make the certificates of mkcerts_diag.sh in $C
 #   diag_serve NAME MODE CERT KEY [server options]
 #                          start smtp_tls_server.py (MODE: starttls, ssl,
-#                          plain, nostarttls) with $C/CERT and $C/KEY (empty:
+#                          plain, nostarttls, hangup) with $C/CERT and $C/KEY (empty:
 #                          none); sets PORT_NAME once it listens
 
 C=$T/certs

@@ -2,7 +2,9 @@
 
 Modes: starttls (greeting, EHLO offering STARTTLS, then TLS), ssl (TLS at
 once, then the greeting), plain (SMTP without STARTTLS: a plaintext port
-that --ssl must not be pointed at), nostarttls (same, named for clarity).
+that --ssl must not be pointed at), nostarttls (same, named for clarity),
+hangup (reads what the client sends first and closes without a word: a
+port that is not implicit TLS and drops a client that speaks first).
 It binds 127.0.0.1 port 0 and writes the port to --portfile once
 listening, so tests wait for that file instead of sleeping.
 """
@@ -18,7 +20,8 @@ import warnings
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", required=True,
-                    choices=["starttls", "ssl", "plain", "nostarttls"])
+                    choices=["starttls", "ssl", "plain", "nostarttls",
+                             "hangup"])
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--portfile", required=True)
@@ -66,6 +69,9 @@ def main():
 
 
 def serve(conn, mode, ctx, greeting):
+    if mode == "hangup":
+        conn.recv(4096)
+        return
     if mode == "ssl":
         conn = ctx.wrap_socket(conn, server_side=True)
     f = conn.makefile("rb")
