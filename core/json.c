@@ -99,6 +99,15 @@ json_escape(struct buf *b, const char *s, size_t len)
 	for (i = 0; i < len; i += n) {
 		unsigned char c = p[i];
 
+		/* A run that needs no escaping goes in with one copy. */
+		for (n = 0; i + n < len && p[i + n] >= 0x20 &&
+		    p[i + n] < 0x7f && p[i + n] != '"' && p[i + n] != '\\';
+		    n++)
+			;
+		if (n > 0) {
+			buf_add(b, p + i, n);
+			continue;
+		}
 		n = 1;
 		switch (c) {
 		case '"':
@@ -165,8 +174,17 @@ json_str(struct json_writer *w, const char *s)
 void
 json_int(struct json_writer *w, int64_t v)
 {
+	char	 digits[24], *d = digits + sizeof(digits);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
 	json_sep(w);
-	buf_printf(w->b, "%lld", (long long)v);
+	/* By hand: printf costs more than the rest of a queue snapshot. */
+	do
+		*--d = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--d = '-';
+	buf_add(w->b, d, (size_t)(digits + sizeof(digits) - d));
 }
 
 void
