@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -103,7 +104,8 @@ cli_passwd(int argc, char **argv, const char *confdir)
 {
 	char pw[PASSWD_MAX], *path, *err = NULL;
 	const char *name = NULL;
-	int i, from_stdin = 0, del = 0, created, rc;
+	struct stat st;
+	int i, from_stdin = 0, del = 0, created, world_readable, rc;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--stdin") == 0)
@@ -143,7 +145,8 @@ cli_passwd(int argc, char **argv, const char *confdir)
 			return CLI_EXIT_FAIL;
 		}
 	}
-	created = access(path, F_OK) == -1;
+	created = stat(path, &st) == -1;
+	world_readable = !created && (st.st_mode & S_IROTH);
 	rc = users_set(path, name, del ? NULL : pw, &err);
 	explicit_bzero(pw, sizeof(pw));
 	if (rc == -1) {
@@ -154,8 +157,11 @@ cli_passwd(int argc, char **argv, const char *confdir)
 	}
 	/* A new file made by root is root's: the daemon reads it through
 	   its group, as the TLS key (0640 root:hikyaku, DESIGN §12). An
-	   existing file keeps the group the admin gave it. */
-	if (created && config_give_to_daemon(path, confdir, &err) == -1) {
+	   existing file keeps the group the admin gave it, unless it was
+	   readable by others: the daemon may have read it that way, and
+	   the rewrite took those bits away. */
+	if ((created || world_readable) &&
+	    config_give_to_daemon(path, confdir, &err) == -1) {
 		fprintf(stderr, "hikyaku passwd: %s\n", err);
 		free(err);
 	}
