@@ -19,6 +19,9 @@
 
 /* Original headers beyond this are cut at a line end: bounces stay small. */
 #define BOUNCE_MAX_HEADERS	(64 * 1024)
+/* Where the scheduler's text for an expired recipient quotes its last
+ * error ("message too old (queue_lifetime): last error: ..."). */
+#define EXPIRED_LAST_ERROR	"(queue_lifetime): last error: "
 /* Fold report fields longer than this at a space (RFC 5322 asks for 78). */
 #define BOUNCE_FOLD		78
 
@@ -250,6 +253,36 @@ add_recipient_report(struct buf *b, const struct envelope_rcpt *r,
 	free(addr);
 }
 
+/* "5 days", "1 hour", "90 minutes": the largest unit that divides secs. */
+static void
+lifetime_words(int64_t secs, char *out, size_t len)
+{
+	static const struct {
+		int64_t		 secs;
+		const char	*name;
+	} units[] = {
+		{ 86400, "day" }, { 3600, "hour" }, { 60, "minute" },
+		{ 1, "second" },
+	};
+	size_t i;
+
+	for (i = 0; i + 1 < sizeof(units) / sizeof(units[0]); i++)
+		if (secs >= units[i].secs && secs % units[i].secs == 0)
+			break;
+	secs /= units[i].secs;
+	snprintf(out, len, "%lld %s%s", (long long)secs, units[i].name,
+	    secs == 1 ? "" : "s");
+}
+
+/* Did the recipient run out of queue_lifetime (RFC 3463 4.4.7, set by
+ * scheduler.c) rather than fail? */
+static int
+rcpt_expired(const struct envelope_rcpt *r, int delay_warning)
+{
+	return !delay_warning && r->dsn_status != NULL &&
+	    strcmp(r->dsn_status, "4.4.7") == 0;
+}
+
 static void
 add_text_part(struct buf *b, const struct config *cfg,
     const struct envelope *env, const size_t *failed_idx, size_t nfailed,
@@ -281,8 +314,20 @@ add_text_part(struct buf *b, const struct config *cfg,
 		const struct envelope_rcpt *r = &env->rcpts[failed_idx[k]];
 		char *addr = clean(r->addr), *err = clean(r->last_error);
 		char *host = relay_host(r->relay);
+		const char *last;
 
 		buf_printf(b, "<%s>:", addr);
+		if (rcpt_expired(r, delay_warning) && cfg->queue_lifetime > 0) {
+			lifetime_words(cfg->queue_lifetime, date, sizeof(date));
+			buf_printf(b, "\r\n    The message expired after %s in "
+			    "the queue (queue_lifetime)\r\n    without being "
+			    "delivered; the last attempt:", date);
+			/* The sentence above says what the scheduler's
+			 * "message too old ...: last error: " prefix says. */
+			if ((last = strstr(err, EXPIRED_LAST_ERROR)) != NULL)
+				memmove(err, last + strlen(EXPIRED_LAST_ERROR),
+				    strlen(last + strlen(EXPIRED_LAST_ERROR)) + 1);
+		}
 		if (*err == '\0')
 			buf_addstr(b, " no reason was recorded\r\n");
 		else if (host != NULL && find_reply(err) != NULL)

@@ -8,7 +8,8 @@
 #     its envelope is moved two minutes back, queue_lifetime set to its
 #     minimum (1m); after a start and one more failed try the message
 #     bounces and the sender gets a DSN with status 4.4.7 (delivery time
-#     expired) and the upstream's last reply.
+#     expired) and the upstream's last reply, and its text says the
+#     message expired after 1 minute (queue_lifetime) before that reply.
 . "$(dirname "$0")/lib.sh"
 need_cmd swaks
 
@@ -79,5 +80,13 @@ assert "rcpt@example.net" in text, text
 # RFC 3463 4.4.7: delivery time expired; the last reply stays the diagnosis.
 assert "Status: 4.4.7" in text, text
 assert "Diagnostic-Code: smtp; 451 4.3.0 try later" in text, text
+# The words for the sender: it expired, after how long, and the last reply.
+plain = msg.get_payload()[0]
+assert plain.get_content_type() == "text/plain", plain.get_content_type()
+words = " ".join(plain.get_payload(decode=True).decode().split())
+want = ("<rcpt@example.net>: The message expired after 1 minute in the queue "
+        "(queue_lifetime) without being delivered; the last attempt: "
+        "host 127.0.0.1 said: 451 4.3.0 try later")
+assert want in words, words
 PYEOF
 hk_stop || fail "daemon stop"

@@ -307,6 +307,59 @@ test_delay_and_double_bounce(void **state)
 	buf_free(&b);
 }
 
+/* Past queue_lifetime: the text says the message expired, and after how
+ * long, before the last reply; the report keeps that reply. */
+static void
+test_expired(void **state)
+{
+	struct fixture *f = *state;
+	size_t idx[] = { 0, 2 };
+	struct buf b;
+	char *err = NULL;
+
+	f->rcpts[0].dsn_status = "4.4.7";
+	f->rcpts[0].last_error = "message too old (queue_lifetime): last "
+	    "error: 451 4.3.0 try later";
+	f->rcpts[2].dsn_status = "4.4.7";
+	f->rcpts[2].relay = NULL;
+	f->rcpts[2].last_error = "message too old (queue_lifetime): last "
+	    "error: connect to mx.example.com[203.0.113.9]:25: refused";
+	buf_init(&b);
+	assert_int_equal(bounce_build(&b, &f->cfg, &f->env, idx, 2, f->fd, 0,
+	    NULL, &err), 0);
+	assert_non_null(strstr(b.data, "<bob@example.net>:\r\n    The message "
+	    "expired after 5 days in the queue (queue_lifetime)\r\n    "
+	    "without being delivered; the last attempt:\r\n    host "
+	    "mx.example.net said: 451 4.3.0 try later\r\n"));
+	assert_non_null(strstr(b.data, "<dave@example.com>:\r\n    The message "
+	    "expired after 5 days in the queue (queue_lifetime)\r\n    "
+	    "without being delivered; the last attempt:\r\n    connect to "
+	    "mx.example.com[203.0.113.9]:25: refused\r\n"));
+	expect_line(b.data, "Status: 4.4.7");
+	expect_line(b.data, "Diagnostic-Code: smtp; 451 4.3.0 try later");
+	buf_free(&b);
+
+	/* Other lifetimes in words; a plain failure says nothing of it. */
+	f->cfg.queue_lifetime = 60;
+	buf_init(&b);
+	assert_int_equal(bounce_build(&b, &f->cfg, &f->env, idx, 1, f->fd, 0,
+	    NULL, &err), 0);
+	assert_non_null(strstr(b.data, "expired after 1 minute in the queue"));
+	buf_free(&b);
+	f->cfg.queue_lifetime = 36 * 3600;
+	buf_init(&b);
+	assert_int_equal(bounce_build(&b, &f->cfg, &f->env, idx, 1, f->fd, 0,
+	    NULL, &err), 0);
+	assert_non_null(strstr(b.data, "expired after 36 hours in the queue"));
+	buf_free(&b);
+	f->rcpts[0].dsn_status = "5.1.1";
+	buf_init(&b);
+	assert_int_equal(bounce_build(&b, &f->cfg, &f->env, idx, 1, f->fd, 0,
+	    NULL, &err), 0);
+	assert_null(strstr(b.data, "expired"));
+	buf_free(&b);
+}
+
 static void
 test_errors_and_status(void **state)
 {
@@ -355,6 +408,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_delay_and_double_bounce,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_errors_and_status, setup,
 		    teardown),
 	};
