@@ -147,6 +147,7 @@ static struct {
 static int			 sched_stopping;
 static int64_t			 sched_dsn_window_start;
 static int			 sched_dsn_in_window;
+static int			 sched_dsn_cap_logged;	/* this window */
 
 static void	sched_run(void *);
 static void	sched_pool_kick(struct sched_pool *);
@@ -1118,6 +1119,7 @@ sched_dsn_allowed(void)
 	int		 count;
 	int64_t		 per, now = wall_now();
 	const char	*err;
+	char		 left[32];
 
 	if (sched_cfg->dsn_rate == NULL ||
 	    config_parse_rate(sched_cfg->dsn_rate, &count, &per, &err) == -1 ||
@@ -1126,9 +1128,21 @@ sched_dsn_allowed(void)
 	if (now - sched_dsn_window_start >= per) {
 		sched_dsn_window_start = now;
 		sched_dsn_in_window = 0;
+		sched_dsn_cap_logged = 0;
 	}
-	if (sched_dsn_in_window >= count)
+	if (sched_dsn_in_window >= count) {
+		/* Once per window: each waiting bounce asks again every
+		 * minute, and a held-back DSN must not pass unseen. */
+		if (!sched_dsn_cap_logged) {
+			format_duration(sched_dsn_window_start + per - now,
+			    left, sizeof left);
+			log_warn("dsn_rate %s reached: further bounces wait in "
+			    "the queue, the next in %s", sched_cfg->dsn_rate,
+			    left);
+			sched_dsn_cap_logged = 1;
+		}
 		return (0);
+	}
 	sched_dsn_in_window++;
 	return (1);
 }
