@@ -5,11 +5,18 @@
 #   upstream.py (canned --from/--to, and lines from a pipe); the transcript
 #   masks AUTH payloads; one exit status per failed stage (connect, banner,
 #   EHLO, TLS verdict, STARTTLS injection, AUTH, MAIL, RCPT, DATA).
+#   --remote N takes host, port, TLS mode, CA and credentials from a
+#   remotes line; --ssl against an implicit-TLS upstream, and against a
+#   port that hangs up in the handshake (the "does the port speak implicit
+#   TLS?" verdict); a missing CA file is explained once.
 #   In tmux (readline): a typed command gets its reply; Esc and Ctrl-C
 #   cancel waits that never end: before the banner (a silent listener),
 #   inside the TLS handshake (a peer that stalls after STARTTLS's 220) and
 #   during DNS (a resolver that never answers), in `hikyaku smtp` and in
 #   the console's Tester, whose status line names the stage it waits in.
+#   Also in tmux: the password prompt of --auth without --pass (no echo),
+#   the /auth login helper, readline history (Up recalls the last command,
+#   never a password) and the console Tester's /remote N.
 . "$(dirname "$0")/lib.sh"
 need_cmd certtool
 hk_certs
@@ -24,7 +31,8 @@ smtp() { # ARGS...: hikyaku smtp with stdin from the caller, bounded
 	timeout 60 "$HK" -C "$T/conf" smtp "$@"
 }
 
-# A scripted peer (python): MODE silent | banner554 | inject | stall_tls.
+# A scripted peer (python): MODE silent | banner554 | hangup | inject |
+# stall_tls.
 peer() {
 	local mode=$1 port
 	port=$(hk_port)
@@ -41,6 +49,10 @@ while True:
     c, _ = s.accept()
     if mode == "silent":
         continue                 # accept, never speak
+    if mode == "hangup":         # reads the ClientHello, closes: no TLS
+        c.recv(4096)
+        c.close()
+        continue
     if mode == "banner554":
         c.sendall(b"554 5.3.2 not today\r\n")
         c.close()
@@ -194,6 +206,58 @@ rc=0
 printf 'EHLO\nMAIL FROM:<a@example.org>\n' | smtp "127.0.0.1:$UP" >"$T/out" 2>&1 || rc=$?
 expect_exit 5 "EHLO without a name"
 
+# --remote N: everything from the remotes line. The CA must come from it
+# (the system bundle lacks the test CA) and so must the credentials.
+hk_remotes "# the upstream" \
+	"127.0.0.1 smtp --port=$UP --starttls --user=hkuser --pass=$PASS --x509cafile=$C/ca.crt"
+n_up=$(upstream_count up)
+rc=0
+smtp --remote 2 --from sender@example.org --to rcpt@example.net </dev/null >"$T/out" 2>&1 || rc=$?
+expect_exit 0 "--remote 2"
+assert_grep "^\* connected to 127\.0\.0\.1 port $UP\$" "$T/out" "--remote 2: host and port"
+assert_grep '^C: STARTTLS' "$T/out" "--remote 2: TLS mode"
+assert_grep '^\* verdict: OK' "$T/out" "--remote 2: the line's CA file"
+assert_grep '^C: AUTH [A-Z0-9-]+' "$T/out" "--remote 2: credentials"
+assert_grep '^S: 235 ' "$T/out" "--remote 2: AUTH accepted"
+assert_no_grep "$PASS" "$T/out" "--remote 2 output"
+wait_for 10 upstream_has up $((n_up + 1)) || fail "--remote 2: upstream got no message"
+rc=0
+smtp --remote 1 </dev/null >"$T/out" 2>&1 || rc=$?
+expect_exit 1 "--remote on a comment line"
+assert_grep 'no remote on line 1' "$T/out" "--remote on a comment line"
+
+# --ssl: TLS from the first byte, then the greeting under TLS.
+upstream_start smtps --ssl --tls-cert "$C/server.crt" --tls-key "$C/server.key" --auth "hkuser:$PASS"
+rc=0
+smtp "127.0.0.1:$UP_PORT_smtps" --ssl --cafile "$C/ca.crt" --auth hkuser --pass="$PASS" \
+	--from sender@example.org --to rcpt@example.net </dev/null >"$T/out" 2>&1 || rc=$?
+expect_exit 0 "--ssl against an implicit-TLS upstream"
+assert_no_grep '^C: STARTTLS' "$T/out" "--ssl"
+tls_at=$(grep -n '^\* TLS established' "$T/out" | head -1 | cut -d: -f1)
+greet_at=$(grep -n '^S: 220 ' "$T/out" | head -1 | cut -d: -f1)
+[ -n "$tls_at" ] && [ -n "$greet_at" ] && [ "$tls_at" -lt "$greet_at" ] ||
+	{ cat "$T/out" >&2; fail "--ssl: the greeting did not come under TLS"; }
+assert_grep '^S: 235 ' "$T/out" "--ssl: AUTH"
+wait_for 10 upstream_has smtps 1 || fail "--ssl: upstream got no message"
+
+# --ssl against a port that hangs up in the handshake without a TLS alert.
+peer hangup
+rc=0
+smtp "127.0.0.1:$PEER_PORT" --ssl --cafile "$C/ca.crt" </dev/null >"$T/out" 2>&1 || rc=$?
+expect_exit 6 "--ssl against a port that hangs up"
+assert_grep "^\* TLS: no TLS on port $PEER_PORT: the server closed the connection during the TLS handshake \(does the port speak implicit TLS\? --ssl is usually port 465\); fix: on the command line, keep --ssl" \
+	"$T/out" "--ssl hang-up verdict"
+
+# A CA file that does not exist is explained once, not in a verdict block
+# and again in the error line.
+rc=0
+printf 'QUIT\n' | smtp "127.0.0.1:$UP" --starttls --x509cafile /nonexistent \
+	>"$T/out" 2>"$T/err" || rc=$?
+expect_exit 6 "missing CA file"
+assert_eq 1 "$(grep -c 'CA file /nonexistent does not exist' "$T/out")" "missing CA file: times said on stdout"
+assert_grep '^\* TLS: CA file /nonexistent does not exist; fix: correct the path in --x509cafile' "$T/out" "missing CA file"
+assert_eq 1 "$(grep -c 'CA file /nonexistent does not exist' "$T/err")" "missing CA file: times said on stderr"
+
 # ---- interactive, in tmux ------------------------------------------------
 hk_check_sanitizer || fail "sanitizer report from hikyaku smtp"
 if ! command -v tmux >/dev/null 2>&1; then
@@ -217,11 +281,11 @@ screen_has() { $TM capture-pane -p -t "$TS" | grep -Eq -- "$1"; }
 tm_wait() { # REGEX WHAT
 	wait_for 20 screen_has "$1" || { $TM capture-pane -p -t "$TS" >&2; fail "tmux: $2"; }
 }
-# console_tester NAME: the console in a fresh tmux window, on its Tester
-# screen; its exit status lands in $T/NAME.rc.
+# console_tester NAME [ROWS]: the console in a fresh tmux window (30 rows
+# unless told), on its Tester screen; its exit status lands in $T/NAME.rc.
 console_tester() {
 	TS=$1
-	$TM -f /dev/null new-session -d -s "$1" -x 100 -y 30 \
+	$TM -f /dev/null new-session -d -s "$1" -x 100 -y "${2:-30}" \
 		"env TERM=tmux-256color LANG=C.UTF-8 HOME=$T $HK -C $T/conf 2>>$T/log/console.stderr; echo \$? >$T/$1.rc; sleep 60"
 	tm_wait '8 Tester' "$1: the console has no Tester tab"
 	$TM send-keys -t "$1" 8
@@ -252,6 +316,49 @@ $TM send-keys -t "$TS" '/quit' Enter
 tm_rc typed 0 "interactive session"
 assert_no_grep "$PASS" "$T/tm.tr" "interactive transcript"
 assert_grep '^C: AUTH PLAIN \*\*\*\*' "$T/tm.tr"
+
+# --auth without --pass asks for the password before connecting, without
+# echo; the history recalls commands (Up) but never the password.
+tm_run pw "127.0.0.1:$UP" --starttls --cafile "$C/ca.crt" --servername localhost --auth hkuser
+tm_wait 'password for hkuser' "--auth without --pass: no prompt"
+$TM send-keys -t "$TS" "$PASS"
+screen_has "$PASS" && fail "--auth: the password was echoed"
+$TM send-keys -t "$TS" Enter
+tm_wait '^235 ' "--auth with the prompted password failed"
+screen_count() { $TM capture-pane -p -t "$TS" | grep -Ec -- "$1"; }
+$TM send-keys -t "$TS" 'HELP' Enter
+tm_wait '^250 Supported commands' "no reply to HELP"
+$TM send-keys -t "$TS" Up
+# The input line (the last one written) holds the recalled command.
+input_line() { $TM capture-pane -p -t "$TS" | grep -v '^ *$' | tail -1; }
+wait_for 20 eval 'input_line | grep -q "HELP\$"' ||
+	{ $TM capture-pane -p -t "$TS" >&2; fail "Up did not recall HELP"; }
+$TM send-keys -t "$TS" Enter
+wait_for 20 eval '[ "$(screen_count "^250 Supported commands")" = 2 ]' ||
+	{ $TM capture-pane -p -t "$TS" >&2; fail "Up + Enter did not send HELP again"; }
+# Up to the oldest entry; the Z typed after it shows the keys were read.
+$TM send-keys -t "$TS" Up Up Up Up Z
+wait_for 20 eval 'input_line | grep -q "Z\$"' ||
+	{ $TM capture-pane -p -t "$TS" >&2; fail "Up Up Up Up: keys not read"; }
+screen_has "$PASS" && fail "the history holds the password"
+$TM send-keys -t "$TS" C-u '/quit' Enter
+tm_rc pw 0 "prompted password session"
+
+# The /auth login helper: LOGIN's two answers are sent and masked.
+tm_run login "127.0.0.1:$UP" --starttls --cafile "$C/ca.crt" --servername localhost
+tm_wait 'TLS established' "login: no TLS"
+tm_wait '^250-AUTH' "login: no AUTH offered after TLS"
+$TM send-keys -t "$TS" '/auth login hkuser' Enter
+tm_wait 'password for hkuser' "/auth login: no password prompt"
+$TM send-keys -t "$TS" "$PASS" Enter
+tm_wait '^235 ' "/auth login failed"
+screen_has "$PASS" && fail "/auth login: the password was echoed"
+$TM send-keys -t "$TS" "/save $T/login.tr" Enter
+tm_wait 'saved' "/auth login: transcript not saved"
+$TM send-keys -t "$TS" '/quit' Enter
+tm_rc login 0 "/auth login session"
+assert_grep '^C: AUTH LOGIN' "$T/login.tr" "/auth login transcript"
+assert_no_grep "$PASS|$(printf '%s' "$PASS" | base64)" "$T/login.tr" "/auth login transcript"
 
 # The console's Tester screen (8): STARTTLS, AUTH with the masked
 # password field, the canned transaction, the transcript saved masked.
@@ -286,6 +393,21 @@ tm_wait 'cancelled while waiting \(banner\)' "console: Esc did not cancel the ba
 $TM send-keys -t console M-1
 $TM send-keys -t console q
 wait_for 20 test -s "$T/console.rc" || fail "console did not quit"
+
+# /remote N: the session is prefilled from remotes line 2 (host, port,
+# STARTTLS, the CA file and the credentials, which log in by themselves).
+# A tall window keeps the whole session on the screen.
+console_tester remote 70
+$TM send-keys -t remote '/remote 2' Enter
+tm_wait '^235 ' "console: /remote 2 did not log in with the line's credentials"
+tm_wait "remotes line 2: 127\\.0\\.0\\.1 port $UP STARTTLS with AUTH" "console: /remote 2 not prefilled"
+tm_wait "connected to 127\\.0\\.0\\.1 port $UP" "console: /remote 2 did not connect"
+tm_wait '^> STARTTLS$' "console: /remote 2 did not start TLS"
+tm_wait 'verdict: OK' "console: /remote 2 did not use the line's CA file"
+screen_has "$PASS" && fail "console: /remote 2 shows the password"
+$TM send-keys -t remote M-1
+$TM send-keys -t remote q
+wait_for 20 test -s "$T/remote.rc" || fail "console (/remote) did not quit"
 
 # Esc before the banner: the listener that never speaks (started above).
 tm_run silent "127.0.0.1:$PEER_PORT"
