@@ -305,17 +305,23 @@ $TM send-keys -t "$TS" 'STARTTLS' Enter
 tm_wait 'TLS established' "no TLS"
 $TM send-keys -t "$TS" 'EHLO again' Enter
 tm_wait '^250-AUTH' "no AUTH offered after TLS"
-$TM send-keys -t "$TS" '/auth plain hkuser' Enter
-tm_wait 'password for hkuser' "no password prompt"
-$TM send-keys -t "$TS" "$PASS" Enter
-tm_wait '^235 ' "AUTH by helper failed"
-screen_has "$PASS" && fail "the password was echoed"
-$TM send-keys -t "$TS" "/save $T/tm.tr" Enter
-tm_wait 'saved' "transcript not saved"
-$TM send-keys -t "$TS" '/quit' Enter
-tm_rc typed 0 "interactive session"
-assert_no_grep "$PASS" "$T/tm.tr" "interactive transcript"
-assert_grep '^C: AUTH PLAIN \*\*\*\*' "$T/tm.tr"
+# auth_helper_session MECH: /auth MECH hkuser in session $TS, the
+# password typed at its prompt (never echoed), the transcript saved to
+# $T/$TS.tr, then /quit with status 0; the transcript holds no password.
+auth_helper_session() {
+	$TM send-keys -t "$TS" "/auth $1 hkuser" Enter
+	tm_wait 'password for hkuser' "$TS: /auth $1: no password prompt"
+	$TM send-keys -t "$TS" "$PASS" Enter
+	tm_wait '^235 ' "$TS: AUTH $1 by helper failed"
+	screen_has "$PASS" && fail "$TS: /auth $1: the password was echoed"
+	$TM send-keys -t "$TS" "/save $T/$TS.tr" Enter
+	tm_wait 'saved' "$TS: transcript not saved"
+	$TM send-keys -t "$TS" '/quit' Enter
+	tm_rc "$TS" 0 "$TS: interactive session"
+	assert_no_grep "$PASS|$(printf '%s' "$PASS" | base64)" "$T/$TS.tr" "$TS: transcript"
+}
+auth_helper_session plain
+assert_grep '^C: AUTH PLAIN \*\*\*\*' "$T/typed.tr"
 
 # --auth without --pass asks for the password before connecting, without
 # echo; the history recalls commands (Up) but never the password.
@@ -348,17 +354,9 @@ tm_rc pw 0 "prompted password session"
 tm_run login "127.0.0.1:$UP" --starttls --cafile "$C/ca.crt" --servername localhost
 tm_wait 'TLS established' "login: no TLS"
 tm_wait '^250-AUTH' "login: no AUTH offered after TLS"
-$TM send-keys -t "$TS" '/auth login hkuser' Enter
-tm_wait 'password for hkuser' "/auth login: no password prompt"
-$TM send-keys -t "$TS" "$PASS" Enter
-tm_wait '^235 ' "/auth login failed"
-screen_has "$PASS" && fail "/auth login: the password was echoed"
-$TM send-keys -t "$TS" "/save $T/login.tr" Enter
-tm_wait 'saved' "/auth login: transcript not saved"
-$TM send-keys -t "$TS" '/quit' Enter
-tm_rc login 0 "/auth login session"
+auth_helper_session login
 assert_grep '^C: AUTH LOGIN' "$T/login.tr" "/auth login transcript"
-assert_no_grep "$PASS|$(printf '%s' "$PASS" | base64)" "$T/login.tr" "/auth login transcript"
+assert_eq 2 "$(grep -c '^C: \*\*\*\*$' "$T/login.tr")" "/auth login: masked answers"
 
 # The console's Tester screen (8): STARTTLS, AUTH with the masked
 # password field, the canned transaction, the transcript saved masked.
