@@ -39,6 +39,7 @@ diag_serve revoked starttls revoked.crt revoked.key
 diag_serve plain nostarttls "" ""
 diag_serve ssl ssl good-chain.pem good.key
 diag_serve old ssl good-chain.pem good.key --old-tls
+diag_serve hangup hangup "" ""
 
 # 1. All good: chain shown, verified, exit 0.
 check 0 "localhost:$PORT_good" --starttls --cafile "$C/ca.crt"
@@ -148,6 +149,10 @@ check 1 "localhost:$PORT_ssl" --starttls --cafile "$C/ca.crt"
 says 'TLS on the wrong port: STARTTLS needs an SMTP greeting first'
 says 'fix: .*replace --starttls with --ssl'
 check 0 "localhost:$PORT_ssl" --ssl --cafile "$C/ca.crt"
+# A port that hangs up on the ClientHello without a word of TLS.
+check 1 "localhost:$PORT_hangup" --ssl --cafile "$C/ca.crt"
+says "no TLS on port $PORT_hangup: the server closed the connection during the TLS handshake \\(does the port speak implicit TLS\\? --ssl is usually port 465\\)"
+says 'fix: on the command line, keep --ssl and use the server.s implicit-TLS port \(--port=465\)'
 # A server that speaks only TLS 1.0/1.1, which we refuse.
 check 1 "localhost:$PORT_old" --ssl --cafile "$C/ca.crt"
 says 'TLS handshake failed: .*\(the server offers only old protocols or ciphers\)'
