@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "config.h"
 #include "maps.h"
+#include "help/usage.h"
 
 /* What the rule files hold, one line, for a quick sanity look. */
 static void
@@ -47,10 +48,12 @@ cli_config_check(int argc, char **argv, const char *confdir)
 		if (strcmp(argv[i], "-q") == 0 ||
 		    strcmp(argv[i], "--quiet") == 0)
 			quiet = 1;
-		else {
-			fprintf(stderr, "usage: hikyaku config check [-q]\n"
-			    "  -q  print only errors and warnings, no "
-			    "summary\n");
+		else if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			fputs(usage_config_check, stdout);
+			return CLI_EXIT_OK;
+		} else {
+			fputs(usage_config_check, stderr);
 			return CLI_EXIT_USAGE;
 		}
 	}

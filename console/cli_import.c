@@ -24,6 +24,7 @@
 #include "maps.h"
 #include "remotes.h"
 #include "util.h"
+#include "help/usage.h"
 
 /* The files config_load reads: the scratch copy needs every one. */
 static const char *const import_conf_files[] = {
@@ -1247,13 +1248,6 @@ import_finish(struct import *im, int dry_run)
 	return rc;
 }
 
-static void
-import_usage(FILE *f)
-{
-	fprintf(f, "usage: hikyaku import postfix [MAIN.CF] [--dry-run]\n"
-	    "       hikyaku import authinfo [FILE] [--dry-run]\n");
-}
-
 int
 cli_import(int argc, char **argv, const char *confdir)
 {
@@ -1269,23 +1263,23 @@ cli_import(int argc, char **argv, const char *confdir)
 			dry_run = 1;
 		else if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
-			import_usage(stdout);
+			fputs(usage_import, stdout);
 			return CLI_EXIT_OK;
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			import_usage(stderr);
+			fputs(usage_import, stderr);
 			return CLI_EXIT_USAGE;
 		} else if (kind == NULL)
 			kind = argv[i];
 		else if (file == NULL)
 			file = argv[i];
 		else {
-			import_usage(stderr);
+			fputs(usage_import, stderr);
 			return CLI_EXIT_USAGE;
 		}
 	}
 	if (kind == NULL || (strcmp(kind, "postfix") != 0 &&
 	    strcmp(kind, "authinfo") != 0)) {
-		import_usage(stderr);
+		fputs(usage_import, stderr);
 		return CLI_EXIT_USAGE;
 	}
 	if (file == NULL)

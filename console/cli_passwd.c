@@ -16,14 +16,9 @@
 #include "config.h"
 #include "users.h"
 #include "util.h"
+#include "help/usage.h"
 
 #define PASSWD_MAX	1024
-
-static void
-passwd_usage(FILE *f)
-{
-	fprintf(f, "usage: hikyaku passwd NAME [--stdin] [--delete]\n");
-}
 
 /* One line from f without its line end; -1 at EOF or when too long. */
 static int
@@ -114,16 +109,16 @@ cli_passwd(int argc, char **argv, const char *confdir)
 			del = 1;
 		else if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
-			passwd_usage(stdout);
+			fputs(usage_passwd, stdout);
 			return CLI_EXIT_OK;
 		} else if (argv[i][0] == '-' || name != NULL) {
-			passwd_usage(stderr);
+			fputs(usage_passwd, stderr);
 			return CLI_EXIT_USAGE;
 		} else
 			name = argv[i];
 	}
 	if (name == NULL || (del && from_stdin)) {
-		passwd_usage(stderr);
+		fputs(usage_passwd, stderr);
 		return CLI_EXIT_USAGE;
 	}
 	if (!users_name_valid(name)) {

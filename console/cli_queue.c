@@ -19,6 +19,7 @@
 #include "envelope.h"
 #include "json.h"
 #include "util.h"
+#include "help/usage.h"
 
 /* Warn/critical defaults of `status --check` (Nagios plugin habits). */
 #define CHECK_WARN_MESSAGES	100
@@ -513,16 +514,6 @@ simple_call(struct cli_ctx *x, const char *cmd, const char *members,
 	return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
-static void
-queue_usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: hikyaku queue list [--json]\n"
-	    "       hikyaku queue show [--json] ID\n"
-	    "       hikyaku queue retry|delete|hold|release|bounce ID...\n"
-	    "       hikyaku queue flush\n");
-}
-
 /* Strip --json from argv (anywhere after the subcommand). */
 static int
 take_json_flag(int *argc, char **argv)
@@ -559,12 +550,12 @@ cli_queue(int argc, char **argv, const char *confdir)
 
 	x.json = take_json_flag(&argc, argv);
 	if (argc < 2) {
-		queue_usage(stderr);
+		fputs(usage_queue, stderr);
 		return CLI_EXIT_USAGE;
 	}
 	sub = argv[1];
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-		queue_usage(stdout);
+		fputs(usage_queue, stdout);
 		return CLI_EXIT_OK;
 	}
 	if (load_config(confdir, &x.cfg, 0) == -1)
@@ -595,7 +586,7 @@ cli_queue(int argc, char **argv, const char *confdir)
 					rc = r;
 			}
 		} else {
-			queue_usage(stderr);
+			fputs(usage_queue, stderr);
 		}
 	}
 	ctx_free(&x);
@@ -612,8 +603,13 @@ cli_reload(int argc, char **argv, const char *confdir)
 	int rc = CLI_EXIT_FAIL;
 
 	x.json = take_json_flag(&argc, argv);
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0)) {
+		fputs(usage_reload, stdout);
+		return CLI_EXIT_OK;
+	}
 	if (argc != 1) {
-		fprintf(stderr, "usage: hikyaku reload [--json]\n");
+		fputs(usage_reload, stderr);
 		return CLI_EXIT_USAGE;
 	}
 	if (load_config(confdir, &x.cfg, 1) == -1) {
@@ -814,17 +810,6 @@ parse_count(const char *s, int64_t *out)
 	return 0;
 }
 
-static void
-status_usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: hikyaku status [--json]\n"
-	    "       hikyaku status --check [--warn-messages N] "
-	    "[--crit-messages N]\n"
-	    "                      [--warn-age DURATION] "
-	    "[--crit-age DURATION]\n");
-}
-
 int
 cli_status(int argc, char **argv, const char *confdir)
 {
@@ -843,7 +828,7 @@ cli_status(int argc, char **argv, const char *confdir)
 			continue;
 		}
 		if (strcmp(argv[i], "--help") == 0) {
-			status_usage(stdout);
+			fputs(usage_status, stdout);
 			return CLI_EXIT_OK;
 		}
 		count = strcmp(argv[i], "--warn-messages") == 0 ||
@@ -855,7 +840,7 @@ cli_status(int argc, char **argv, const char *confdir)
 		if (!dst || i + 1 >= argc || (count ?
 		    parse_count(argv[i + 1], dst) :
 		    parse_duration(argv[i + 1], dst, &perr)) == -1) {
-			status_usage(stderr);
+			fputs(usage_status, stderr);
 			/* --check speaks the monitoring exit codes. */
 			return check ? CHECK_UNKNOWN : CLI_EXIT_USAGE;
 		}

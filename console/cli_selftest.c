@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "config.h"
 #include "util.h"
+#include "help/usage.h"
 
 #define SELFTEST_CLIENT	"192.0.2.1"	/* TEST-NET-1: never ours */
 #define SELFTEST_REMOTE	"selftest.invalid"	/* never a local domain */
@@ -37,12 +38,6 @@ struct st_session {
 	struct st_reply	 v[SELFTEST_MAXREPLIES];
 	size_t		 n;
 };
-
-static void
-selftest_usage(FILE *f)
-{
-	fprintf(f, "usage: hikyaku selftest [--client IP] [--rcpt ADDR]\n");
-}
 
 static const char *
 hikyakud_path(void)
@@ -367,15 +362,15 @@ cli_selftest(int argc, char **argv, const char *confdir)
 			rcpt_opt = optarg;
 			break;
 		case 'h':
-			selftest_usage(stdout);
+			fputs(usage_selftest, stdout);
 			return (CLI_EXIT_OK);
 		default:
-			selftest_usage(stderr);
+			fputs(usage_selftest, stderr);
 			return (CLI_EXIT_USAGE);
 		}
 	}
 	if (optind != argc) {
-		selftest_usage(stderr);
+		fputs(usage_selftest, stderr);
 		return (CLI_EXIT_USAGE);
 	}
 	memset(&d, 0, sizeof d);

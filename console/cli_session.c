@@ -23,19 +23,13 @@
 
 #include "cli.h"
 #include "util.h"
+#include "help/usage.h"
 
 struct bh {
 	pid_t	 pid;
 	FILE	*to;		/* the daemon's stdin */
 	FILE	*from;		/* its stdout */
 };
-
-static void
-session_usage(FILE *f)
-{
-	fprintf(f, "usage: hikyaku trace --session --client IP [--auth USER] "
-	    "[--mode relay|submission]\n");
-}
 
 /* $HIKYAKUD (tests: the build tree's), else the installed daemon. */
 static const char *
@@ -180,16 +174,16 @@ cli_trace_session(int argc, char **argv, const char *confdir)
 			mode = optarg;
 			break;
 		case 'h':
-			session_usage(stdout);
+			fputs(usage_trace_session, stdout);
 			return (CLI_EXIT_OK);
 		default:
-			session_usage(stderr);
+			fputs(usage_trace_session, stderr);
 			return (CLI_EXIT_USAGE);
 		}
 	}
 	if (ip == NULL || optind != argc || (mode != NULL &&
 	    strcmp(mode, "relay") != 0 && strcmp(mode, "submission") != 0)) {
-		session_usage(stderr);
+		fputs(usage_trace_session, stderr);
 		return (CLI_EXIT_USAGE);
 	}
 	signal(SIGPIPE, SIG_IGN);

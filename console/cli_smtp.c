@@ -30,6 +30,7 @@
 #include "tester_rl.h"
 #include "tls.h"
 #include "util.h"
+#include "help/usage.h"
 
 /* Exit statuses, one per stage (documented in help/tester.md). */
 #define SMTP_EXIT_CONNECT	3
@@ -70,20 +71,6 @@ struct smtp_cli {
 };
 
 static struct smtp_cli *cli;	/* readline's callbacks take no argument */
-
-static void
-smtp_usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: hikyaku smtp HOST[:PORT] | --remote N [--starttls | --ssl]\n"
-	    "           [--cafile F] [--insecure] [remotes options verbatim]\n"
-	    "           [--connect ADDR] [--servername NAME] [--helo NAME]\n"
-	    "           [--auth USER] [--mech MECH] [--from A --to B...]\n"
-	    "           [--stop-after STAGE] [--transcript FILE] "
-	    "[--timeout SECS]\n"
-	    "exit status: 0 ok, 3 connect, 4 banner, 5 EHLO, 6 STARTTLS/TLS,\n"
-	    "7 AUTH, 8 MAIL, 9 RCPT, 10 DATA, 1 other, 2 usage\n");
-}
 
 static int
 exit_code(enum tester_stage s)
@@ -736,7 +723,7 @@ cli_smtp(int argc, char **argv, const char *confdir)
 				goto usage;
 			c.cfg.timeout_ms = (int)secs * 1000;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			smtp_usage(stdout);
+			fputs(usage_smtp, stdout);
 			ret = CLI_EXIT_OK;
 			goto out;
 		} else if ((mapped = remotes_short_form(a, &val, &consumed,
@@ -871,7 +858,7 @@ cli_smtp(int argc, char **argv, const char *confdir)
 	ret = exit_code(tester_failed(c.t));
 	goto out;
 usage:
-	smtp_usage(stderr);
+	fputs(usage_smtp, stderr);
 out:
 	diags_free(&d);
 	tester_free(c.t);

@@ -28,6 +28,7 @@
 #include "tls.h"
 #include "tls_diag.h"
 #include "util.h"
+#include "help/usage.h"
 
 #define CHECK_TIMEOUT_MS	10000
 /* A TLS server never speaks first; an SMTP server greets at once. */
@@ -47,28 +48,6 @@ struct check {
 	char		 inbuf[8192];
 	size_t		 inlen;
 };
-
-static void
-tls_usage(void)
-{
-	fprintf(stderr,
-	    "usage: hikyaku tls check HOST[:PORT] | --remote N [--starttls | "
-	    "--ssl]\n"
-	    "           [--cafile F] [--der] [--certfile F] [--servername "
-	    "NAME]\n"
-	    "           [--connect ADDR] [--timeout SECS] [--save-chain "
-	    "FILE]\n"
-	    "           [any remotes option: --x509cafile=F --x509fmtder "
-	    "--port=N ...]\n");
-}
-
-static void
-cert_usage(void)
-{
-	fprintf(stderr,
-	    "usage: hikyaku cert show FILE [--key KEYFILE] [--der]\n"
-	    "       hikyaku cert new [--out DIR] [--cn NAME] [--days N]\n");
-}
 
 /* ---- a blocking line reader with a deadline ------------------------ */
 
@@ -562,8 +541,11 @@ tls_check(int argc, char **argv, const char *confdir)
 			if (secs < 1 || secs > 3600)
 				goto usage;
 			c.timeout_ms = (int)secs * 1000;
-		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
-			goto usage;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(usage_tls_check, stdout);
+			ret = CLI_EXIT_OK;
+			goto out;
+		}
 		else if ((mapped = remotes_short_form(a, &val, &consumed, argc, argv,
 		    i)) != NULL) {
 			opts[nopts++] = (char *)mapped;
@@ -627,7 +609,7 @@ tls_check(int argc, char **argv, const char *confdir)
 	ret = tls_diag_ok(&v) && v.nchain > 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 	goto out;
 usage:
-	tls_usage();
+	fputs(usage_tls_check, stderr);
 out:
 	diags_free(&d);
 	if (c.fd != -1)
@@ -643,12 +625,22 @@ out:
 	return ret;
 }
 
+static int
+is_help(const char *arg)
+{
+	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
 int
 cli_tls(int argc, char **argv, const char *confdir)
 {
 	if (argc >= 2 && strcmp(argv[1], "check") == 0)
 		return tls_check(argc - 2, argv + 2, confdir);
-	tls_usage();
+	if (argc >= 2 && is_help(argv[1])) {
+		fputs(usage_tls_check, stdout);
+		return CLI_EXIT_OK;
+	}
+	fputs(usage_tls_check, stderr);
 	return CLI_EXIT_USAGE;
 }
 
@@ -670,12 +662,12 @@ cert_show(int argc, char **argv)
 		else if (argv[i][0] != '-' && file == NULL)
 			file = argv[i];
 		else {
-			cert_usage();
+			fputs(usage_cert, stderr);
 			return CLI_EXIT_USAGE;
 		}
 	}
 	if (file == NULL) {
-		cert_usage();
+		fputs(usage_cert, stderr);
 		return CLI_EXIT_USAGE;
 	}
 	tls_diag_init(&v);
@@ -705,11 +697,11 @@ cert_new(int argc, char **argv, const char *confdir)
 		else if (strcmp(argv[i], "--days") == 0 && i + 1 < argc) {
 			days = strtol(argv[++i], NULL, 10);
 			if (days < 1 || days > 36500) {
-				cert_usage();
+				fputs(usage_cert, stderr);
 				return CLI_EXIT_USAGE;
 			}
 		} else {
-			cert_usage();
+			fputs(usage_cert, stderr);
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -761,6 +753,10 @@ cli_cert(int argc, char **argv, const char *confdir)
 		return cert_show(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "new") == 0)
 		return cert_new(argc - 2, argv + 2, confdir);
-	cert_usage();
+	if (argc >= 2 && is_help(argv[1])) {
+		fputs(usage_cert, stdout);
+		return CLI_EXIT_OK;
+	}
+	fputs(usage_cert, stderr);
 	return CLI_EXIT_USAGE;
 }

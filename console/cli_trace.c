@@ -17,25 +17,9 @@
 #include "config.h"
 #include "rules.h"
 #include "util.h"
+#include "help/usage.h"
 
 #define RULE_COLUMN	60
-
-static void
-trace_usage(FILE *f)
-{
-	fprintf(f, "usage: hikyaku trace ADDR... [--client IP] [--from ADDR] "
-	    "[--auth USER]\n"
-	    "                     [--mode relay|submission] [--server IP] "
-	    "[--client-name NAME]\n"
-	    "       hikyaku trace --bt     sendmail -bt test mode (/parse "
-	    "ADDR)\n"
-	    "       hikyaku trace --bv ADDR...  sendmail -bv: is each "
-	    "address deliverable?\n"
-	    "       hikyaku trace --session --client IP [--auth USER] "
-	    "[--mode relay|submission]\n"
-	    "                     an SMTP dialogue answered as the daemon "
-	    "would (hikyakud -bh)\n");
-}
 
 static void
 print_steps(const struct rules_trace *t, size_t from)
@@ -325,10 +309,10 @@ cli_trace(int argc, char **argv, const char *confdir)
 			mode = argv[++i];
 		else if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
-			trace_usage(stdout);
+			fputs(usage_trace, stdout);
 			return (CLI_EXIT_OK);
 		} else if (argv[i][0] == '-') {
-			trace_usage(stderr);
+			fputs(usage_trace, stderr);
 			return (CLI_EXIT_USAGE);
 		} else
 			naddr++;
@@ -343,7 +327,7 @@ cli_trace(int argc, char **argv, const char *confdir)
 		return (CLI_EXIT_USAGE);
 	}
 	if ((!bt && naddr == 0) || (bt && bv)) {
-		trace_usage(stderr);
+		fputs(usage_trace, stderr);
 		return (CLI_EXIT_USAGE);
 	}
 	if (config_load(confdir, &cfg, &d) == -1) {

@@ -1,6 +1,6 @@
 /*
  * hikyaku: the admin command. Global options, then a subcommand for
- * scripts (console/cli.h); each subcommand's usage is in help/hikyaku.md.
+ * scripts (console/cli.h); each usage text is generated from help/.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,59 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "tui.h"
-
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: hikyaku [-C DIR]                 the console (on a terminal)\n"
-	    "       hikyaku [-C DIR] COMMAND [ARGS]\n"
-	    "\n"
-	    "commands:\n"
-	    "  queue list [--json]              one line per queued message\n"
-	    "  queue show [--json] ID           envelope, recipients, errors\n"
-	    "  queue retry|delete|hold|release|bounce ID...\n"
-	    "                                   act on messages (daemon needed)\n"
-	    "  queue flush                      retry every deferred message now\n"
-	    "  reload                           validate and load the config\n"
-	    "  status [--json]                  daemon, listeners, queue, remotes\n"
-	    "  status --check [THRESHOLDS]      health verdict for monitoring\n"
-	    "  config check [-q]                validate the configuration\n"
-	    "  trace ADDR... [--client IP] [--from A] [--auth U] [--mode M]\n"
-	    "                                   where mail goes, and which line\n"
-	    "                                   decided (--bt, --bv: sendmail's\n"
-	    "                                   -bt and -bv)\n"
-	    "  trace --session --client IP      an SMTP dialogue answered as the\n"
-	    "                                   daemon would, nothing queued\n"
-	    "  smtp HOST[:PORT]|--remote N [--starttls|--ssl] [OPTIONS]\n"
-	    "                                   SMTP session tester (see "
-	    "smtp --help)\n"
-	    "  tls check HOST[:PORT]|--remote N [REMOTES OPTIONS]\n"
-	    "                                   handshake and explain the verdict\n"
-	    "  cert show FILE [--key K] [--der] certificate details and problems\n"
-	    "  cert new [--out DIR] [--cn NAME] [--days N]\n"
-	    "                                   make a self-signed server cert\n"
-	    "  passwd NAME [--stdin] [--delete] set or remove a submission "
-	    "account\n"
-	    "  selftest [--client IP] [--rcpt A] open-relay and smuggling "
-	    "checks\n"
-	    "  import postfix|authinfo [FILE] [--dry-run]\n"
-	    "                                   merge a Postfix main.cf or "
-	    "sendmail\n"
-	    "                                   authinfo into the config\n"
-	    "\n"
-	    "options:\n"
-	    "  -C DIR      configuration directory (default: "
-	    "$HIKYAKU_CONFIG_DIR,\n"
-	    "              else %s)\n"
-	    "  -h, --help  this text\n"
-	    "  --version   print the version\n"
-	    "\n"
-	    "exit status: 0 success, 1 failure, 2 usage error "
-	    "(status --check: 0 OK,\n"
-	    "1 WARNING, 2 CRITICAL, 3 UNKNOWN).\n",
-	    HIKYAKU_CONFIG_DIR);
-}
+#include "help/usage.h"
 
 int
 cli_no_console(void)
@@ -89,7 +37,7 @@ main(int argc, char **argv)
 			confdir = argv[i] + 2;
 		} else if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
+			fputs(usage_hikyaku, stdout);
 			return CLI_EXIT_OK;
 		} else if (strcmp(argv[i], "--version") == 0) {
 			printf("hikyaku %s\n", PACKAGE_VERSION);
@@ -97,7 +45,7 @@ main(int argc, char **argv)
 		} else {
 			fprintf(stderr, "hikyaku: unknown option %s\n",
 			    argv[i]);
-			usage(stderr);
+			fputs(usage_hikyaku, stderr);
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -136,10 +84,10 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "selftest") == 0)
 		return cli_selftest(argc, argv, confdir);
 	if (strcmp(argv[0], "help") == 0) {
-		usage(stdout);
+		fputs(usage_hikyaku, stdout);
 		return CLI_EXIT_OK;
 	}
 	fprintf(stderr, "hikyaku: unknown command \"%s\"\n", argv[0]);
-	usage(stderr);
+	fputs(usage_hikyaku, stderr);
 	return CLI_EXIT_USAGE;
 }

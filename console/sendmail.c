@@ -32,6 +32,7 @@
 #include "json.h"
 #include "log.h"
 #include "util.h"
+#include "help/usage.h"
 
 #define PROG	"hikyaku-sendmail"
 
@@ -61,17 +62,6 @@ struct sm_ctx {
 	char		*user;		/* login name of the real uid */
 	char		*gecos;		/* its full name, or NULL */
 };
-
-static void
-usage(void)
-{
-	fprintf(stderr,
-	    "usage: " PROG " [-t] [-i] [-f ADDR] [-F NAME] [-C DIR] [-v] "
-	    "[ADDR...]\n"
-	    "       " PROG " -bs | -bp | -bi | -q | -bt | -bv ADDR...\n"
-	    "(also answers as mailq and newaliases; see "
-	    "hikyaku-sendmail(8))\n");
-}
 
 /*
  * full: every file, as newaliases validates the whole configuration;
@@ -1028,8 +1018,12 @@ main(int argc, char **argv)
 		o.mode = MODE_MAILQ;
 	else if (strcmp(name, "newaliases") == 0)
 		o.mode = MODE_NEWALIASES;
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		fputs(usage_sendmail, stdout);
+		return EX_OK;
+	}
 	if ((first = parse_options(argc, argv, &o)) == -1) {
-		usage();
+		fputs(usage_sendmail, stderr);
 		return EX_USAGE;
 	}
 	if (o.mode == MODE_UNSUPPORTED && strcmp(o.mode_flag, "-bt") == 0)

@@ -28,24 +28,7 @@
 #include "smtp_server.h"
 #include "tls.h"
 #include "util.h"
-
-static const char usage_text[] =
-    "usage: hikyakud [-dfhV] [-C confdir]\n"
-    "       hikyakud -bh IP [-a USER] [-m relay|submission] [-C confdir]\n"
-    "  -C DIR   configuration directory (default $HIKYAKU_CONFIG_DIR or "
-    "%s)\n"
-    "  -d       debug: log to stderr, with debug lines\n"
-    "  -f       stay in the foreground (for systemd and supervisors)\n"
-    "  -h       this help\n"
-    "  -V       print the version\n"
-    "  -bh IP   test a session on stdin/stdout as if from IP, with the "
-    "rule behind\n"
-    "           each reply on \">>> \" lines; nothing queued, nothing "
-    "bound, no\n"
-    "           privileges needed (-a: as if authenticated as USER, -m: "
-    "listener mode)\n"
-    "Signals: SIGHUP reloads the configuration, SIGUSR1 reopens the log "
-    "file,\nSIGTERM stops after closing sessions.\n";
+#include "help/usage.h"
 
 /*
  * Configs replaced by a reload stay allocated until exit: sessions and
@@ -304,6 +287,11 @@ main(int argc, char **argv)
 	const char	*test_ip = NULL, *test_user = NULL, *test_mode = NULL;
 
 	sanitize_std_fds();
+	/* getopt knows no long options: --help, as every program takes it. */
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		fputs(usage_hikyakud, stdout);
+		return (0);
+	}
 	while ((ch = getopt(argc, argv, "a:b:C:dfhm:V")) != -1) {
 		switch (ch) {
 		case 'a':
@@ -312,8 +300,7 @@ main(int argc, char **argv)
 		case 'b':
 			/* exim's spelling: -bh IP */
 			if (strcmp(optarg, "h") != 0 || optind >= argc) {
-				fprintf(stderr, usage_text,
-				    config_default_dir());
+				fputs(usage_hikyakud, stderr);
 				return (2);
 			}
 			test_ip = argv[optind++];
@@ -332,19 +319,19 @@ main(int argc, char **argv)
 			foreground = 1;
 			break;
 		case 'h':
-			printf(usage_text, config_default_dir());
+			fputs(usage_hikyakud, stdout);
 			return (0);
 		case 'V':
 			printf("hikyakud %s\n", PACKAGE_VERSION);
 			return (0);
 		default:
-			fprintf(stderr, usage_text, config_default_dir());
+			fputs(usage_hikyakud, stderr);
 			return (2);
 		}
 	}
 	if (optind != argc || ((test_user != NULL || test_mode != NULL) &&
 	    test_ip == NULL)) {
-		fprintf(stderr, usage_text, config_default_dir());
+		fputs(usage_hikyakud, stderr);
 		return (2);
 	}
 	if (confdir == NULL)

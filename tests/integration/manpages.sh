@@ -90,6 +90,64 @@ for o in -C -d -f -h -V -bh SIGHUP SIGUSR1 SIGTERM; do
 	printf '%s\n' "$d" | grep -q -- "$o\b" || fail "hikyakud.8 lacks $o"
 done
 
+# --help prints the synopsis of the help file its man page is made of
+# (help/usage.awk copies it at build time), line for line: no usage text
+# of its own that could drift from the page. A help file name in the
+# synopsis is printed as its man page; both are left out of the compare.
+synopsis() {	# FILE [COMMAND]: the synopsis lines, only COMMAND's
+	LC_ALL=C awk -v cmd="$2" '
+		/^#+ / { in_it = $0 == "## Synopsis"; next }
+		!in_it { next }
+		!/^    / { if (code) exit; next }	# its first code block
+		{ code = 1 }
+		{ line = substr($0, 5) }
+		line !~ /^ / {
+			rest = line
+			sub(/^hikyaku /, "", rest)
+			sub(/^\[-C DIR\] /, "", rest)
+			take = cmd == "" || rest == cmd || index(rest, cmd " ") == 1
+		}
+		take {
+			sub(/^ +/, "", line)
+			gsub(/(help\/)?[a-z_.-]+\.md/, "", line)
+			print line
+		}' "$SRC/help/$1"
+}
+usage_lines() {	# the "usage:" lines of --help, up to the first blank line
+	LC_ALL=C awk '
+		NR == 1 && !sub(/^usage: /, "") { exit }
+		/^$/ || /^\(more in / { exit }
+		{ sub(/^ +/, ""); gsub(/[a-z_.-]+\([0-9]\)/, ""); print }'
+}
+check_usage() {	# FILE COMMAND PROGRAM ARG...
+	local file=$1 cmd=$2 want got out rc=0
+	shift 2
+	out=$("$@" 2>/dev/null) || rc=$?
+	[ "$rc" = 0 ] || fail "$*: exit $rc"
+	want=$(synopsis "$file" "$cmd")
+	[ -n "$want" ] || fail "help/$file: no synopsis${cmd:+ for $cmd}"
+	got=$(printf '%s\n' "$out" | usage_lines)
+	[ "$got" = "$want" ] || fail "$* does not print help/$file's synopsis:
+$(diff <(printf '%s\n' "$want") <(printf '%s\n' "$got"))"
+}
+HK=$top_builddir/hikyaku
+check_usage hikyaku.md "" "$HK" --help
+check_usage hikyaku.md "" "$HK" help
+check_usage hikyakud.md "" "$top_builddir/hikyakud" -h
+check_usage hikyakud.md "" "$top_builddir/hikyakud" --help
+check_usage hikyaku-sendmail.md "" "$top_builddir/hikyaku-sendmail" --help
+check_usage tester.md "" "$HK" smtp --help
+check_usage trace.md "" "$HK" trace --help
+check_usage selftest.md "trace --session" "$HK" trace --session --help
+check_usage selftest.md selftest "$HK" selftest --help
+check_usage tls.md "tls check" "$HK" tls check --help
+check_usage tls.md cert "$HK" cert --help
+check_usage import.md "" "$HK" import --help
+for c in queue status reload "config check" passwd; do
+	# shellcheck disable=SC2086 # "config check" is two words
+	check_usage hikyaku.md "$c" "$HK" $c --help
+done
+
 # Every help topic the console opens is a file in help/.
 topics=$(sed -n -e 's/.*\.help_topic = "\([a-z_-]*\)".*/\1/p' \
 	-e 's/.*tui_help("\([a-z_-]*\)").*/\1/p' "$SRC"/console/*.c | sort -u)
