@@ -811,26 +811,24 @@ conn_read(struct ctl_conn *c)
 	enum io_line r;
 
 	/*
-	 * A client that sends requests without reading the answers is
-	 * paused (not dropped) once its unread output passes the cap;
-	 * IO_LOWAT resumes it.
+	 * One answer at a time: the next request is taken only once the
+	 * last answer is all written (IO_LOWAT resumes reading). A client
+	 * that sends requests without reading the answers is so paused,
+	 * not dropped, and a first page asked for before a subscribe
+	 * reaches the client whole before the snapshot is built.
 	 */
-	while (!c->closing && io_queued(c->io) <= c->cap &&
+	while (!c->closing && io_queued(c->io) == 0 &&
 	    (r = io_getline(c->io, &line, &len)) != IO_LINE_NONE) {
 		if (r == IO_LINE_TOOLONG) {
 			reply_error(c, NULL, "request line too long");
+			io_flush(c->io);
 			continue;
 		}
 		handle_request(c, line, len);
-		/*
-		 * Answer now, not when the callback returns: a page asked
-		 * for before a subscribe must not wait while the snapshot
-		 * is built. A write error only marks c dead (the reaper
-		 * frees it), which ends the loop.
-		 */
+		/* A write error only marks c dead (the reaper frees it). */
 		io_flush(c->io);
 	}
-	if (!c->closing && io_queued(c->io) > c->cap)
+	if (!c->closing && io_queued(c->io) > 0)
 		io_pause(c->io, 1);
 }
 
