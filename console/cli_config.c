@@ -4,13 +4,17 @@
  * message, so editors and scripts can jump to the line.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "access.h"
 #include "aliases.h"
 #include "cli.h"
 #include "config.h"
 #include "maps.h"
+#include "tls.h"
+#include "util.h"
 #include "help/usage.h"
 
 /* What the rule files hold, one line, for a quick sanity look. */
@@ -37,6 +41,43 @@ print_rules(const struct config *c)
 	printf(" (hikyaku trace ADDR shows what they decide)\n");
 }
 
+/*
+ * The server certificate and key as the daemon loads them at start
+ * (readable by `user`, a matching pair, inside its validity): broken, it
+ * is an error with an smtps listener (the daemon refuses to start) and a
+ * warning otherwise (the daemon starts without STARTTLS).
+ */
+static void
+check_server_cert(const struct config *cfg, const char *confdir,
+    struct diags *d)
+{
+	struct tls_server_creds *creds;
+	enum diag_severity sev = DIAG_WARNING;
+	int cert = cfg->tls_cert != NULL && cfg->tls_cert[0] != '\0';
+	int key = cfg->tls_key != NULL && cfg->tls_key[0] != '\0';
+	char *file, *why = NULL;
+	size_t i;
+
+	if (!cert && !key)
+		return;
+	for (i = 0; i < cfg->nlisten; i++)
+		if (cfg->listens[i].mode == LISTEN_SMTPS)
+			sev = DIAG_ERROR;
+	xasprintf(&file, "%s/hikyaku.conf", confdir);
+	if (!cert || !key)
+		diags_add(d, file, 0, 0, sev,
+		    "tls_cert and tls_key go together: set both");
+	else if ((creds = tls_server_creds_load(cfg->tls_cert, cfg->tls_key,
+	    geteuid() == 0 ? cfg->user : NULL, &why)) == NULL) {
+		diags_add(d, file, 0, 0, sev, "server certificate %s: %s%s",
+		    cfg->tls_cert, why, sev == DIAG_ERROR ? "" :
+		    " (hikyakud would start without STARTTLS)");
+		free(why);
+	} else
+		tls_server_creds_put(creds);
+	free(file);
+}
+
 int
 cli_config_check(int argc, char **argv, const char *confdir)
 {
@@ -61,6 +102,11 @@ cli_config_check(int argc, char **argv, const char *confdir)
 		confdir = config_default_dir();
 
 	rc = config_load(confdir, &cfg, &d);
+	if (rc == 0) {
+		check_server_cert(cfg, confdir, &d);
+		if (diags_has_errors(&d))
+			rc = -1;
+	}
 	diags_print(&d, stdout);
 	if (!quiet) {
 		if (rc == 0) {

@@ -146,4 +146,24 @@ timeout 30 "$top_builddir/hikyakud" -f -C "$T/conf" </dev/null >"$T/expired.out"
 assert_grep 'error: server certificate .*expired\.crt: certificate expired: .*fix: renew it .*the smtps listener cannot run without it' \
 	"$log" "start-up error"
 hk_port_listening "$HK_PORT" && fail "port $HK_PORT listens after a refused start"
+
+# 5. config check judges the pair as the daemon will: an error with the
+# smtps listener (exit 1), a warning without it, nothing for a good pair.
+out=$(hk_cli config check 2>&1)
+assert_eq 1 $? "config check of an expired certificate with smtps"
+assert_match 'hikyaku\.conf: error: server certificate .*expired\.crt: certificate expired: .*fix: renew it' \
+	"$out" "config check names the expired certificate"
+hk_conf "${base[@]}" "tls_cert = $C/expired.crt" "tls_key = $C/expired.key"
+out=$(hk_cli config check 2>&1) || fail "config check without smtps: $out"
+assert_match 'hikyaku\.conf: warning: server certificate .*expired\.crt: certificate expired: .*would start without STARTTLS' \
+	"$out" "config check warns without smtps"
+hk_conf "${base[@]}" "tls_cert = $C/selfsigned.crt" "tls_key = $C/wronghost.key" \
+	"listen = 127.0.0.1:$SMTPS smtps"
+out=$(hk_cli config check 2>&1)
+assert_eq 1 $? "config check of a key that does not match"
+assert_match 'error: server certificate .*selfsigned\.crt: .*wronghost\.key does not belong to the certificate' \
+	"$out" "config check names the mismatched key"
+hk_conf "${base[@]}" "tls_cert = $C/server.crt" "tls_key = $T/server.key"
+out=$(hk_cli config check 2>&1) || fail "config check of a good pair: $out"
+echo "$out" | grep -q "server certificate" && fail "config check of a good pair: $out"
 exit 0
