@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include "config.h"
 #include "control.h"
@@ -63,9 +64,12 @@ log_diags(const struct diags *d)
 	}
 }
 
-/* Validate the config directory again and switch to it if it is good. */
+/*
+ * Validate the config directory again and switch to it if it is good.
+ * A refused reload sets *why to its first error (allocated).
+ */
 static int
-reload(char **result, void *arg)
+reload_config(char **result, char **why)
 {
 	struct config	*cfg = NULL;
 	struct diags	 d;
@@ -84,8 +88,13 @@ reload(char **result, void *arg)
 				continue;
 			s = diag_format(&d.v[i]);
 			buf_printf(&b, "\n%s", s);
-			free(s);
+			if (*why == NULL)
+				*why = s;
+			else
+				free(s);
 		}
+		if (*why == NULL)
+			*why = xstrdup("the configuration has errors");
 		log_err("reload failed: keeping the running configuration");
 		diags_free(&d);
 		if (cfg != NULL)
@@ -101,7 +110,7 @@ reload(char **result, void *arg)
 		log_err("reload: %s; keeping the running configuration", err);
 		buf_printf(&b, "reload failed, keeping the running "
 		    "configuration: %s", err);
-		free(err);
+		*why = err;
 		config_free(cfg);
 		if (result != NULL)
 			*result = buf_take(&b);
@@ -133,6 +142,84 @@ reload(char **result, void *arg)
 	return (0);
 }
 
+/*
+ * Tell systemd about our state (sd_notify(3): newline-separated
+ * assignments in one datagram), when it asked through $NOTIFY_SOCKET.
+ */
+static void
+notify_send(const char *msg)
+{
+	const char		*path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un	 sun;
+	int			 fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    strlen(path) >= sizeof sun.sun_path)
+		return;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sun,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	    strlen(path))) == -1)
+		log_warn("NOTIFY_SOCKET: %s", strerror(errno));
+	close(fd);
+}
+
+/*
+ * A reload starts (Type=notify-reload wants RELOADING=1 with the time it
+ * began, no earlier than the SIGHUP systemd sent) and ends: the daemon
+ * is ready again whether the new configuration was taken or refused.
+ */
+static void
+notify_reloading(void)
+{
+	struct timespec	 ts;
+	char		*msg;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	xasprintf(&msg, "RELOADING=1\nMONOTONIC_USEC=%lld",
+	    (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	notify_send(msg);
+	free(msg);
+}
+
+/* why: the first error of a refused reload, or NULL when it was taken. */
+static void
+notify_reloaded(const char *why)
+{
+	char	*msg, *nl;
+
+	if (why == NULL) {
+		/* An empty STATUS= clears what an earlier refusal said. */
+		notify_send("READY=1\nSTATUS=");
+		return;
+	}
+	xasprintf(&msg, "READY=1\nSTATUS=reload refused: %s", why);
+	/* A newline would start another assignment. */
+	while ((nl = strchr(msg + strlen("READY=1\n"), '\n')) != NULL)
+		*nl = ' ';
+	notify_send(msg);
+	free(msg);
+}
+
+static int
+reload(char **result, void *arg)
+{
+	char	*why = NULL;
+	int	 rc;
+
+	notify_reloading();
+	rc = reload_config(result, &why);
+	notify_reloaded(why);
+	free(why);
+	return (rc);
+}
+
 static void
 on_sighup(void *arg)
 {
@@ -153,31 +240,6 @@ on_sigterm(void *arg)
 	ev_break();
 }
 
-/* Tell systemd we are ready (Type=notify), when it asked. */
-static void
-notify_ready(void)
-{
-	const char		*path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un	 sun;
-	int			 fd;
-	static const char	 msg[] = "READY=1";
-
-	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
-	    strlen(path) >= sizeof sun.sun_path)
-		return;
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path));
-	if (sun.sun_path[0] == '@')
-		sun.sun_path[0] = '\0';
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return;
-	if (sendto(fd, msg, sizeof msg - 1, 0, (struct sockaddr *)&sun,
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-	    strlen(path))) == -1)
-		log_warn("NOTIFY_SOCKET: %s", strerror(errno));
-	close(fd);
-}
 
 /* A listener must never become fd 0, 1 or 2 (DESIGN §12 test hygiene). */
 static void
@@ -411,7 +473,7 @@ main(int argc, char **argv)
 	log_info("started: hikyaku %s, config %s, spool %s, %zu remote%s",
 	    PACKAGE_VERSION, confdir, cfg->spool, cfg->nremotes,
 	    cfg->nremotes == 1 ? "" : "s");
-	notify_ready();
+	notify_send("READY=1");
 	ev_run();
 
 	smtp_server_shutdown();
