@@ -269,6 +269,29 @@ message_next_try(const struct json_value *m, int *attempts)
 	return next;
 }
 
+/*
+ * "waits for dsn_rate (3/1h), next in 42m" when the daemon holds the
+ * message's DSN back under the dsn_rate cap; 0 (nothing added) if not.
+ */
+static int
+dsn_wait_text(const struct json_value *m, int64_t now, struct buf *b)
+{
+	const char *rate = json_get_str(m, "dsn_wait_rate");
+	int64_t until = json_get_int(m, "dsn_wait_until", 0);
+	char when[32];
+
+	if (!rate)
+		return 0;
+	if (until > now) {
+		format_duration(until - now, when, sizeof(when));
+		buf_printf(b, "waits for dsn_rate (%s), next in %s", rate,
+		    when);
+	} else {
+		buf_printf(b, "waits for dsn_rate (%s), next due", rate);
+	}
+	return 1;
+}
+
 static void
 print_list_line(const struct json_value *m, int64_t now)
 {
@@ -277,17 +300,22 @@ print_list_line(const struct json_value *m, int64_t now)
 	const char *error = message_error(m);
 	char age[32], size[32], when[32];
 	int64_t next;
-	int attempts;
-	struct buf r;
+	int attempts, dsn_wait, bounced;
+	struct buf r, wait;
 
 	format_duration(now - json_get_int(m, "arrival", now), age,
 	    sizeof(age));
 	format_size(json_get_int(m, "size", 0), size, sizeof(size));
 	buf_init(&r);
 	message_rcpts(m, &r);
-	printf("%s  %5s  %6s  <%s> -> %s  %s", json_get_str(m, "qid"), age,
+	buf_init(&wait);
+	dsn_wait = dsn_wait_text(m, now, &wait);
+	/* A message held only by the cap says so instead of "bounced". */
+	bounced = state && strcmp(state, "bounced") == 0;
+	printf("%s  %5s  %6s  <%s> -> %s  %s%s", json_get_str(m, "qid"), age,
 	    size, sender ? sender : "", r.data ? r.data : "",
-	    state ? state : "?");
+	    dsn_wait && bounced ? "bounce " : "",
+	    dsn_wait && bounced ? wait.data : state ? state : "?");
 	buf_free(&r);
 	if (state && strcmp(state, "maildrop") == 0)
 		printf(" (injected while the daemon was down; not yet "
@@ -303,6 +331,9 @@ print_list_line(const struct json_value *m, int64_t now)
 			    attempts == 1 ? "" : "s");
 		}
 	}
+	if (dsn_wait && !bounced)
+		printf(", bounce %s", wait.data);
+	buf_free(&wait);
 	if (error)
 		printf(": %s", error);
 	putchar('\n');
@@ -398,6 +429,7 @@ print_show(const struct json_value *m)
 	const char *s;
 	char size[32];
 	size_t i, j;
+	struct buf wait;
 
 	printf("Queue ID:  %s\n", json_get_str(m, "qid"));
 	s = json_get_str(m, "sender");
@@ -407,6 +439,10 @@ print_show(const struct json_value *m)
 	printf("Size:      %s (%lld bytes)\n", size,
 	    (long long)json_get_int(m, "size", 0));
 	printf("State:     %s\n", json_get_str(m, "state"));
+	buf_init(&wait);
+	if (dsn_wait_text(m, time(NULL), &wait))
+		printf("Bounce:    %s\n", wait.data);
+	buf_free(&wait);
 	if ((s = json_get_str(m, "client")))
 		printf("Client:    %s\n", s);
 	if ((s = json_get_str(m, "helo")))

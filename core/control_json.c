@@ -64,6 +64,10 @@ control_json_envelope(struct json_writer *w, const struct envelope *env,
 	json_kv_int(w, "size", env->size);
 	json_kv_bool(w, "held", env->held);
 	json_kv_str(w, "state", control_envelope_state(env));
+	if (env->dsn_wait_rate != NULL) {
+		json_kv_str(w, "dsn_wait_rate", env->dsn_wait_rate);
+		json_kv_int(w, "dsn_wait_until", env->dsn_wait_until);
+	}
 	if (with_history) {
 		kv_opt(w, "client", env->client);
 		kv_opt(w, "helo", env->helo);

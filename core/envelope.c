@@ -55,6 +55,7 @@ envelope_free(struct envelope *env)
 		rcpt_free(&env->rcpts[i]);
 	free(env->rcpts);
 	free(env->path);
+	free(env->dsn_wait_rate);
 	envelope_init(env);
 }
 
@@ -91,6 +92,7 @@ envelope_copy(struct envelope *dst, const struct envelope *src)
 	dst->auth_user = dup_or_null(src->auth_user);
 	dst->tls = dup_or_null(src->tls);
 	dst->path = dup_or_null(src->path);
+	dst->dsn_wait_rate = dup_or_null(src->dsn_wait_rate);
 	dst->rcpts = src->nrcpt > 0 ?
 	    xcalloc(src->nrcpt, sizeof(*dst->rcpts)) : NULL;
 	for (i = 0; i < src->nrcpt; i++) {

@@ -129,6 +129,13 @@ struct envelope {
 	struct envelope_rcpt *rcpts;
 	size_t		 nrcpt;
 	char		*path;		/* file it was read from; not serialised */
+	/*
+	 * Set by the scheduler, not serialised: the DSN this message owes
+	 * is held back by the dsn_rate cap (its text, "3/1h") until
+	 * dsn_wait_until (wall seconds). NULL when nothing holds it back.
+	 */
+	char		*dsn_wait_rate;
+	int64_t		 dsn_wait_until;
 };
 
 /* Zero an envelope: no recipients, origin_uid -1, every string NULL. */

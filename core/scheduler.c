@@ -1113,8 +1113,9 @@ out:
 
 /* --- bounces --- */
 
+/* *until: when the current window ends, for a bounce the cap holds back. */
 static int
-sched_dsn_allowed(void)
+sched_dsn_allowed(int64_t *until)
 {
 	int		 count;
 	int64_t		 per, now = wall_now();
@@ -1131,6 +1132,7 @@ sched_dsn_allowed(void)
 		sched_dsn_cap_logged = 0;
 	}
 	if (sched_dsn_in_window >= count) {
+		*until = sched_dsn_window_start + per;
 		/* Once per window: each waiting bounce asks again every
 		 * minute, and a held-back DSN must not pass unseen. */
 		if (!sched_dsn_cap_logged) {
@@ -1145,6 +1147,29 @@ sched_dsn_allowed(void)
 	}
 	sched_dsn_in_window++;
 	return (1);
+}
+
+/*
+ * Record on the envelope whether dsn_rate holds its DSN back (rate NULL:
+ * not), so `queue list` can say why a bounced message stays; observers
+ * hear of a change only.
+ */
+static void
+sched_dsn_wait_set(struct envelope *env, const char *rate, int64_t until)
+{
+	int	 unchanged;
+
+	if (rate == NULL)
+		unchanged = env->dsn_wait_rate == NULL;
+	else
+		unchanged = env->dsn_wait_rate != NULL &&
+		    strcmp(env->dsn_wait_rate, rate) == 0 &&
+		    env->dsn_wait_until == until;
+	if (unchanged)
+		return;
+	set_str(&env->dsn_wait_rate, rate);
+	env->dsn_wait_until = rate != NULL ? until : 0;
+	sched_notify(SCHED_MSG_CHANGED, env);
 }
 
 static int
@@ -1199,6 +1224,7 @@ sched_send_dsn(struct sched_entry *e)
 	const char		*to, *override = NULL;
 	char			*err = NULL, *admin = NULL, *sender = NULL;
 	int			 fd, rc = -1;
+	int64_t			 until;
 
 	if (env->dsn_sent)
 		return (0);
@@ -1216,11 +1242,13 @@ sched_send_dsn(struct sched_entry *e)
 		override = admin;
 		xasprintf(&sender, "%s@%s", SCHED_DOUBLE_BOUNCE, sched_cfg->me);
 	}
-	if (!sched_dsn_allowed()) {
+	if (!sched_dsn_allowed(&until)) {
+		sched_dsn_wait_set(env, sched_cfg->dsn_rate, until);
 		free(admin);
 		free(sender);
 		return (-1);
 	}
+	sched_dsn_wait_set(env, NULL, 0);
 	failed = xcalloc(env->nrcpt, sizeof *failed);
 	for (i = 0; i < env->nrcpt; i++)
 		if (env->rcpts[i].state == RCPT_BOUNCED)

@@ -2,7 +2,8 @@
 # relay_dsn_rate: dsn_rate caps bounces. Eight messages bounced (550) in
 # a burst under dsn_rate = 3/1h: three DSNs go out, the other five
 # originals stay queued as bounced with their DSN owed (never dropped,
-# never sent over the cap). A restart starts a new window: three more go
+# never sent over the cap), and `queue list` (show, --json) says they wait
+# for dsn_rate and when the next may go. A restart starts a new window: three more go
 # out, two still wait. The log says when the cap holds bounces back
 # (once a window). Nothing is lost: the count of DSNs sent plus
 # originals waiting stays eight.
@@ -54,6 +55,26 @@ wait_for 30 eval '[ "$(dsns_received)" -ge 3 ]' || fail "only $(dsns_received) D
 # The steady state: three DSNs delivered, five originals waiting.
 wait_for 30 eval '[ "$(queue_states)" = "5 0" ]' ||
 	fail "queue: want 5 originals waiting, nothing else; got $(queue_states): $(hk_cli queue list)"
+# queue list says why they stay: the cap, when it lets the next one go,
+# and the error that bounced them; queue show and the JSON say the same.
+waiting_lines() {
+	hk_cli queue list | grep -cE '  bounce waits for dsn_rate \(3/1h\), next in [0-9]+m: .*550 5\.1\.1 no such user'
+}
+wait_for 10 eval '[ "$(waiting_lines)" = 5 ]' ||
+	fail "queue list does not say the bounces wait for dsn_rate: $(hk_cli queue list)"
+hk_cli queue list --json | $PY -c '
+import json, sys, time
+now = time.time()
+for line in sys.stdin:
+    m = json.loads(line)
+    assert m["state"] == "bounced", m
+    assert m["dsn_wait_rate"] == "3/1h", m
+    # The window began with the first DSN, at most an hour ago.
+    assert now < m["dsn_wait_until"] <= now + 3600, m
+' || fail "queue list --json: no dsn_wait_rate/dsn_wait_until: $(hk_cli queue list --json)"
+qid=$(hk_cli queue list --json | $PY -c 'import json, sys; print(json.loads(sys.stdin.readline())["qid"])')
+hk_cli queue show "$qid" >"$T/show.txt" || fail "queue show $qid"
+assert_grep '^Bounce:    waits for dsn_rate \(3/1h\), next in [0-9]+m$' "$T/show.txt" "queue show $qid"
 # A flush runs the queue again: the window is still full.
 hk_cli queue flush >"$T/flush.log" 2>&1 || fail "queue flush: $(cat "$T/flush.log")"
 wait_for 30 eval '[ "$(queue_states)" = "5 0" ]' ||
@@ -71,6 +92,8 @@ wait_for 30 eval '[ "$(dsns_received)" -ge 6 ]' ||
 	fail "after a restart: $(dsns_received) DSNs in all"
 wait_for 30 eval '[ "$(queue_states)" = "2 0" ]' ||
 	fail "after a restart: want 2 waiting; got $(queue_states): $(hk_cli queue list)"
+wait_for 10 eval '[ "$(waiting_lines)" = 2 ]' ||
+	fail "after a restart, queue list does not say the bounces wait: $(hk_cli queue list)"
 hk_stop
 assert_eq 6 "$(dsns_logged)" "DSNs queued after the restart"
 assert_eq 6 "$(dsns_received)" "DSNs received after the restart"

@@ -126,6 +126,37 @@ test_round_trip(void **state)
 	buf_free(&text);
 }
 
+/* The scheduler's dsn_rate note is copied with the envelope, never written. */
+static void
+test_dsn_wait_in_memory_only(void **state)
+{
+	struct envelope a, b, c;
+	struct buf plain, noted;
+
+	make_sample(&a);
+	buf_init(&plain);
+	envelope_serialize(&a, &plain);
+	a.dsn_wait_rate = xstrdup("3/1h");
+	a.dsn_wait_until = 1763803600;
+	buf_init(&noted);
+	envelope_serialize(&a, &noted);
+	assert_int_equal(noted.len, plain.len);
+	assert_memory_equal(noted.data, plain.data, plain.len);
+
+	envelope_copy(&c, &a);
+	assert_string_equal(c.dsn_wait_rate, "3/1h");
+	assert_ptr_not_equal(c.dsn_wait_rate, a.dsn_wait_rate);
+	assert_int_equal(c.dsn_wait_until, 1763803600);
+	assert_int_equal(envelope_parse(noted.data, noted.len, &b, NULL), 0);
+	assert_null(b.dsn_wait_rate);
+	assert_int_equal(b.dsn_wait_until, 0);
+	envelope_free(&a);
+	envelope_free(&b);
+	envelope_free(&c);
+	buf_free(&plain);
+	buf_free(&noted);
+}
+
 static void
 test_escaping_keeps_lines(void **state)
 {
@@ -413,6 +444,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_dsn_wait_in_memory_only),
 		cmocka_unit_test(test_escaping_keeps_lines),
 		cmocka_unit_test(test_null_sender_and_unknown_keys),
 		cmocka_unit_test(test_corrupt_inputs),
