@@ -33,6 +33,20 @@ json_writer_init(struct json_writer *w, struct buf *b)
 	w->b = b;
 }
 
+/*
+ * One byte of punctuation: without a call when there is room, as a
+ * queue snapshot writes millions of them.
+ */
+static inline void
+put_ch(struct buf *b, char c)
+{
+	if (b->len + 1 < b->cap) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+	} else
+		buf_addch(b, c);
+}
+
 /* Before any value: the comma that separates it from the previous one. */
 static void
 json_sep(struct json_writer *w)
@@ -42,7 +56,7 @@ json_sep(struct json_writer *w)
 		return;
 	}
 	if (w->need_comma[w->depth])
-		buf_addch(w->b, ',');
+		put_ch(w->b, ',');
 	w->need_comma[w->depth] = 1;
 }
 
@@ -52,7 +66,7 @@ json_open(struct json_writer *w, char c)
 	json_sep(w);
 	if (w->depth >= JSON_MAX_DEPTH)
 		fatal("json: nesting deeper than %d", JSON_MAX_DEPTH);
-	buf_addch(w->b, c);
+	put_ch(w->b, c);
 	w->need_comma[++w->depth] = 0;
 }
 
@@ -61,7 +75,7 @@ json_close(struct json_writer *w, char c)
 {
 	if (w->depth == 0)
 		fatal("json: close without open");
-	buf_addch(w->b, c);
+	put_ch(w->b, c);
 	w->depth--;
 }
 
@@ -95,7 +109,9 @@ json_escape(struct buf *b, const char *s, size_t len)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i, n;
 
-	buf_addch(b, '"');
+	/* Room for the usual string, plain ASCII: one check, not one a run. */
+	buf_reserve(b, len + 2);
+	put_ch(b, '"');
 	for (i = 0; i < len; i += n) {
 		unsigned char c = p[i];
 
@@ -142,7 +158,7 @@ json_escape(struct buf *b, const char *s, size_t len)
 		}
 		buf_add(b, p + i, n);
 	}
-	buf_addch(b, '"');
+	put_ch(b, '"');
 }
 
 void
@@ -150,7 +166,7 @@ json_key(struct json_writer *w, const char *k)
 {
 	json_sep(w);
 	json_escape(w->b, k, strlen(k));
-	buf_addch(w->b, ':');
+	put_ch(w->b, ':');
 	w->after_key = 1;
 }
 
@@ -345,8 +361,14 @@ parse_string(struct json_parser *ps, struct buf *b)
 			continue;
 		}
 		if (c != '\\') {
-			buf_addch(b, (char)c);
-			ps->p++;
+			/* A run of plain ASCII goes in with one copy. */
+			for (n = 1; ps->p + n < ps->end &&
+			    (unsigned char)ps->p[n] >= 0x20 &&
+			    (unsigned char)ps->p[n] < 0x80 &&
+			    ps->p[n] != '"' && ps->p[n] != '\\'; n++)
+				;
+			buf_add(b, ps->p, n);
+			ps->p += n;
 			continue;
 		}
 		if (ps->p + 1 >= ps->end) {
@@ -438,9 +460,26 @@ parse_number(struct json_parser *ps, struct json_value *v)
 		perr(ps, "number too long");
 		return -1;
 	}
+	v->type = JSON_NUMBER;
+	/*
+	 * Up to 18 digits an integer fits int64 and converts to double
+	 * exactly as strtod would round it: by hand, as a queue snapshot
+	 * holds hundreds of thousands of them.
+	 */
+	if (integral && q - start - (*start == '-') <= 18) {
+		const char *d = start + (*start == '-');
+		int64_t i = 0;
+
+		for (; d < q; d++)
+			i = i * 10 + (*d - '0');
+		v->i = *start == '-' ? -i : i;
+		v->d = *start == '-' ? -(double)i : (double)i;	/* -0 too */
+		v->is_int = 1;
+		ps->p = q;
+		return 0;
+	}
 	memcpy(tmp, start, (size_t)(q - start));
 	tmp[q - start] = '\0';
-	v->type = JSON_NUMBER;
 	old = uselocale(c_locale());
 	v->d = strtod(tmp, NULL);
 	uselocale(old);
@@ -479,15 +518,24 @@ parse_word(struct json_parser *ps, const char *w)
 	return 0;
 }
 
+/* The arrays grow by doubling: room is kept for a power of two items. */
 static void
 push_item(struct json_value *v, struct json_value *item, char *key)
 {
-	v->items = xreallocarray(v->items, v->n + 1, sizeof(*v->items));
-	v->items[v->n] = item;
-	if (v->type == JSON_OBJECT) {
-		v->keys = xreallocarray(v->keys, v->n + 1, sizeof(*v->keys));
-		v->keys[v->n] = key;
+	if ((v->n & (v->n - 1)) == 0) {
+		size_t room = v->n == 0 ? 4 : v->n * 2;
+
+		if (v->n == 0 || v->n >= 4) {
+			v->items = xreallocarray(v->items, room,
+			    sizeof(*v->items));
+			if (v->type == JSON_OBJECT)
+				v->keys = xreallocarray(v->keys, room,
+				    sizeof(*v->keys));
+		}
 	}
+	v->items[v->n] = item;
+	if (v->type == JSON_OBJECT)
+		v->keys[v->n] = key;
 	v->n++;
 }
 
@@ -607,14 +655,17 @@ parse_value(struct json_parser *ps, int depth)
 	return v;
 }
 
-struct json_value *
-json_parse(const char *s, size_t len, char **err)
+/* One value; with used, the bytes it took, else nothing may follow it. */
+static struct json_value *
+parse_document(const char *s, size_t len, size_t *used, char **err)
 {
 	struct json_parser ps = { s, s, s + len, NULL };
 	struct json_value *v;
 
 	v = parse_value(&ps, 1);
-	if (v != NULL) {
+	if (v != NULL && used != NULL) {
+		*used = (size_t)(ps.p - s);
+	} else if (v != NULL) {
 		pskip(&ps);
 		if (ps.p != ps.end) {
 			perr(&ps, "trailing characters after the value");
@@ -629,6 +680,18 @@ json_parse(const char *s, size_t len, char **err)
 			free(ps.err);
 	}
 	return v;
+}
+
+struct json_value *
+json_parse(const char *s, size_t len, char **err)
+{
+	return parse_document(s, len, NULL, err);
+}
+
+struct json_value *
+json_parse_prefix(const char *s, size_t len, size_t *used, char **err)
+{
+	return parse_document(s, len, used, err);
 }
 
 void

@@ -74,6 +74,13 @@ struct json_value {
  * *err an allocated "column N: ..." message.
  */
 struct json_value *json_parse(const char *, size_t, char **err);
+/*
+ * Parse the one value at the start of s (white space before it allowed)
+ * and set *used to the bytes it took, whatever follows: the items of a
+ * long array taken apart a few at a time.
+ */
+struct json_value *json_parse_prefix(const char *, size_t, size_t *used,
+	    char **err);
 void	 json_free(struct json_value *);
 
 /* Member of an object (NULL when absent or v is not an object). */

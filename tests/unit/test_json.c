@@ -1,4 +1,5 @@
 /* Tests of json.c: writer escapes and commas, strict parser, depth limit. */
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -255,6 +256,66 @@ test_round_trip(void **state)
 	buf_free(&b);
 }
 
+/* Integers read by hand must equal what strtoll/strtod give. */
+static void
+test_numbers(void **state)
+{
+	struct json_value *v;
+	const struct json_value *a;
+
+	(void)state;
+	v = parse_ok("[0,-0,7,-12,999999999999999999,-999999999999999999,"
+	    "9223372036854775807,-9223372036854775808,"
+	    "9223372036854775808,1e2,2.5]");
+	a = v;
+	assert_int_equal(a->n, 11);
+	assert_true(a->items[0]->is_int && a->items[0]->i == 0);
+	assert_true(a->items[1]->is_int && a->items[1]->i == 0);
+	assert_true(signbit(a->items[1]->d));
+	assert_true(a->items[2]->i == 7 && a->items[2]->d == 7.0);
+	assert_true(a->items[3]->i == -12 && a->items[3]->d == -12.0);
+	assert_true(a->items[4]->i == 999999999999999999LL);
+	assert_true(a->items[4]->d == 999999999999999999.0);
+	assert_true(a->items[5]->i == -999999999999999999LL);
+	assert_true(a->items[6]->is_int && a->items[6]->i == INT64_MAX);
+	assert_true(a->items[7]->is_int && a->items[7]->i == INT64_MIN);
+	/* Past int64: a double only. */
+	assert_false(a->items[8]->is_int);
+	assert_true(a->items[8]->d == 9223372036854775808.0);
+	assert_true(a->items[9]->is_int && a->items[9]->i == 100);
+	assert_false(a->items[10]->is_int);
+	json_free(v);
+}
+
+/* A stream of values, one at a time, as the console takes a snapshot. */
+static void
+test_prefix(void **state)
+{
+	static const char s[] = "{\"a\":[1,2,3,4,5,6,7,8,9]} ,{\"b\":\"x\\\"y\"}]";
+	struct json_value *v;
+	size_t used = 0, pos;
+	char *err = NULL;
+
+	(void)state;
+	v = json_parse_prefix(s, sizeof(s) - 1, &used, &err);
+	assert_non_null(v);
+	assert_int_equal(used, 25);
+	assert_int_equal(json_get(v, "a")->n, 9);
+	assert_true(json_get(v, "a")->items[8]->i == 9);
+	json_free(v);
+	pos = used + 2;
+	v = json_parse_prefix(s + pos, sizeof(s) - 1 - pos, &used, &err);
+	assert_non_null(v);
+	assert_string_equal(json_get_str(v, "b"), "x\"y");
+	assert_int_equal(s[pos + used], ']');
+	json_free(v);
+	/* What follows is not looked at, but the value must be whole. */
+	v = json_parse_prefix("{\"a\":1", 6, &used, &err);
+	assert_null(v);
+	assert_non_null(err);
+	free(err);
+}
+
 int
 main(void)
 {
@@ -265,6 +326,8 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
