@@ -311,18 +311,20 @@ snap_slice(void *arg)
 		}
 		if (c != '{')
 			break;		/* the closing ']' */
-		end = object_end(Q.snap + Q.snap_pos,
-		    Q.snap_len - Q.snap_pos);
-		if (end == 0)
-			break;
-		v = json_parse(Q.snap + Q.snap_pos, end, &err);
-		Q.snap_pos += end;
+		v = json_parse_prefix(Q.snap + Q.snap_pos,
+		    Q.snap_len - Q.snap_pos, &end, &err);
 		if (!v) {
 			tui_error("bad message in the snapshot: %s", err);
 			free(err);
 			err = NULL;
-			continue;
+			/* Skip just that one, if it ends at all. */
+			if ((end = object_end(Q.snap + Q.snap_pos,
+			    Q.snap_len - Q.snap_pos)) == 0)
+				break;
 		}
+		Q.snap_pos += end;
+		if (!v)
+			continue;
 		if ((q = row_from_json(v)) != NULL) {
 			q->gen = Q.gen;
 			rows[n++] = q;

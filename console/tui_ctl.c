@@ -40,6 +40,10 @@ struct tui_ctl {
 	struct ev_fd		*ev;
 	struct buf		 in, out;
 	size_t			 in_off;	/* start of unsplit input */
+	/* Bytes past in_off known to hold no newline: a long line (a big
+	 * snapshot) arrives in many reads and is searched once, not anew
+	 * after each read. */
+	size_t			 in_scanned;
 	struct ev_timer		*retry;
 	struct ev_timer		*deadline;	/* for the greeting */
 	uint64_t		 backoff;
@@ -89,7 +93,7 @@ ctl_close(struct tui_ctl *c)
 	c->fd = -1;
 	buf_reset(&c->in);
 	buf_reset(&c->out);
-	c->in_off = 0;
+	c->in_off = c->in_scanned = 0;
 }
 
 /* quiet: a reconnect on purpose, not news for the owner. */
@@ -221,13 +225,18 @@ ctl_lines(struct tui_ctl *c)
 	size_t len;
 	int fd = c->fd;
 
-	while (c->fd == fd && c->in_off < c->in.len &&
-	    (nl = memchr(c->in.data + c->in_off, '\n',
-	    c->in.len - c->in_off)) != NULL) {
+	while (c->fd == fd && c->in_off < c->in.len) {
 		const char *line = c->in.data + c->in_off;
 
+		nl = memchr(line + c->in_scanned, '\n',
+		    c->in.len - c->in_off - c->in_scanned);
+		if (nl == NULL) {
+			c->in_scanned = c->in.len - c->in_off;
+			break;
+		}
 		len = (size_t)(nl - line);
 		c->in_off += len + 1;
+		c->in_scanned = 0;
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
 		got_line(c, line, len);
@@ -235,7 +244,7 @@ ctl_lines(struct tui_ctl *c)
 	/* A callback may have dropped the connection and its buffer. */
 	if (c->fd == fd && c->in_off == c->in.len) {
 		buf_reset(&c->in);
-		c->in_off = 0;
+		c->in_off = c->in_scanned = 0;
 	}
 }
 
