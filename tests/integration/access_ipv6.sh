@@ -28,7 +28,12 @@ f = s.makefile("rb")
 def reply():
     lines = []
     while True:
-        l = f.readline().decode()
+        try:
+            l = f.readline().decode()
+        except ConnectionResetError:
+            # A server that hung up after its 421 answers what we sent
+            # after that with a reset instead of an end of file.
+            l = ""
         if not l:
             return " | ".join(lines + ["(closed)"])
         l = l.rstrip("\r\n")
