@@ -36,7 +36,6 @@ wait_for 120 eval '[ "$(count)" = "$N" ]' || fail "the daemon did not recover $N
 tmux_start 80 24 \
 	"exec env TERM=tmux-256color LANG=C.UTF-8 HIKYAKU_TUI_BENCH='$T/keys.us' '$top_builddir/hikyaku' -C '$T/conf' 2>'$T/log/tui.stderr'" ||
 	fail "tmux did not start"
-screen() { "${TM[@]}" capture-pane -p -t hk 2>/dev/null; }
 ms() { date +%s%3N; }
 see() { # REGEX SECONDS
 	local end=$(( $(ms) + ${2:-30} * 1000 ))

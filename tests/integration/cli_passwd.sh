@@ -16,7 +16,6 @@ PW1=Typed-Secret-4711
 PW2=Other-Secret-0815
 
 screen() { "${TM[@]}" capture-pane -p -S - -t hk 2>/dev/null; }
-keys() { "${TM[@]}" send-keys -t hk "$@"; }
 on_screen() { screen | grep -qF -- "$1"; }
 
 # passwd_tty NAME FIRST SECOND: type FIRST and SECOND at the two prompts;

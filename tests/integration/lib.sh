@@ -28,6 +28,8 @@
 #   assert_eq/assert_match/assert_grep/fail/skip/need_root/need_cmd
 #   hk_swaks ARGS                swaks against the daemon, bounded
 #   hk_bg CMD...                 run CMD in background, killed at exit
+#   tmux_start COLS ROWS CMD     CMD in a private tmux server; then
+#   screen / keys / see REGEX    read, type into, wait for its pane
 #
 # Every process started here is killed by PID in the EXIT trap and writes
 # to files in $T, never to the test's stdout. Set HK_KEEP=1 to keep $T.
@@ -207,6 +209,23 @@ tmux_start() {
 	# Detached sessions keep the size resize-window gives them.
 	"${TM[@]}" set-option -g window-size manual >/dev/null
 	HK_PIDS+=("$("${TM[@]}" display-message -p -t hk '#{pid}')")
+}
+
+# The pane of the last tmux_start: screen prints it, keys types into it,
+# see REGEX [SECONDS] waits until it shows REGEX (fails with the screen).
+screen() { "${TM[@]}" capture-pane -p -t hk 2>/dev/null; }
+keys() { "${TM[@]}" send-keys -t hk "$@"; }
+see() {
+	local n=0 limit=$(( ${2:-10} * 10 ))
+	while ! screen | grep -Eq -- "$1"; do
+		n=$((n + 1))
+		if [ $n -ge $limit ]; then
+			hk_log "screen now:"
+			screen >&2
+			fail "the screen never showed /$1/"
+		fi
+		sleep 0.1
+	done
 }
 
 # wait_for SECONDS CMD [ARGS...]: poll until CMD succeeds; 1 on timeout.

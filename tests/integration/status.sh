@@ -86,21 +86,8 @@ tui() { # CONFDIR COLS ROWS
 		"exec env TERM=tmux-256color LANG=C.UTF-8 HIKYAKU_HELP_DIR='$top_srcdir/help' '$top_builddir/hikyaku' -C '$1' 2>'$T/log/tui.stderr'" ||
 		fail "tmux did not start"
 }
-screen() { "${TM[@]}" capture-pane -p -t hk 2>/dev/null; }
-# The same, with colours as escape sequences (the warning colour).
+# The screen with colours as escape sequences (the warning colour).
 screen_attrs() { "${TM[@]}" capture-pane -e -p -t hk 2>/dev/null; }
-see() { # REGEX [SECONDS]
-	local n=0 limit=$(( ${2:-10} * 10 ))
-	while ! screen | grep -Eq -- "$1"; do
-		n=$((n + 1))
-		if [ $n -ge $limit ]; then
-			hk_log "screen now:"
-			screen >&2
-			fail "the screen never showed /$1/"
-		fi
-		sleep 0.1
-	done
-}
 tui "$T/conf" 80 24
 see 'hikyakud .* is running'
 see 'last hour: 2 delivered, 1 deferred, 0 bounced'

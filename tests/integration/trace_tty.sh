@@ -18,21 +18,6 @@ for f in access aliases local-host-names transport sasl_passwd remotes; do
 done
 echo "me = mail.example.jp" >"$T/ex/hikyaku.conf"
 
-screen() { "${TM[@]}" capture-pane -p -t hk 2>/dev/null; }
-keys() { "${TM[@]}" send-keys -t hk "$@"; }
-# see REGEX [SECONDS]: wait until the screen shows it.
-see() {
-	local n=0 limit=$(( ${2:-10} * 10 ))
-	while ! screen | grep -Eq -- "$1"; do
-		n=$((n + 1))
-		if [ $n -ge $limit ]; then
-			hk_log "screen now:"
-			screen >&2
-			fail "the screen never showed /$1/"
-		fi
-		sleep 0.1
-	done
-}
 # count REGEX: lines of the screen matching it.
 count() { screen | grep -Ec -- "$1"; }
 # last_line_is TEXT: the last non-empty row of the screen is TEXT.

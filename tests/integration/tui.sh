@@ -60,21 +60,6 @@ tmux_start 80 24 \
 	"exec env TERM=tmux-256color LANG=C.UTF-8 HIKYAKU_HELP_DIR='$top_srcdir/help' '$top_builddir/hikyaku' -C '$T/conf' 2>'$T/log/tui.stderr'" ||
 	fail "tmux did not start"
 
-screen() { "${TM[@]}" capture-pane -p -t hk 2>/dev/null; }
-keys() { "${TM[@]}" send-keys -t hk "$@"; }
-# see REGEX [SECONDS]: wait until the screen shows it.
-see() {
-	local n=0 limit=$(( ${2:-10} * 10 ))
-	while ! screen | grep -Eq -- "$1"; do
-		n=$((n + 1))
-		if [ $n -ge $limit ]; then
-			hk_log "screen now:"
-			screen >&2
-			fail "the screen never showed /$1/"
-		fi
-		sleep 0.1
-	done
-}
 # gone REGEX [SECONDS]: wait until the screen no longer shows it.
 gone() {
 	local n=0 limit=$(( ${2:-10} * 10 ))
