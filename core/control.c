@@ -732,8 +732,7 @@ cmd_subscribe(struct ctl_conn *c, const struct json_value *id,
 	}
 	if ((mask & TOPIC_LOG) && history) {
 		json_key(&w, "log");
-		history_json(&w, history->i > CONTROL_LOG_HISTORY ?
-		    CONTROL_LOG_HISTORY : (size_t)history->i);
+		history_json(&w, (size_t)history->i);
 	}
 	resp_end(c, &w, &b);
 	/* The snapshot itself never counts against the cap. */
@@ -819,12 +818,10 @@ conn_read(struct ctl_conn *c)
 	 */
 	while (!c->closing && io_queued(c->io) == 0 &&
 	    (r = io_getline(c->io, &line, &len)) != IO_LINE_NONE) {
-		if (r == IO_LINE_TOOLONG) {
+		if (r == IO_LINE_TOOLONG)
 			reply_error(c, NULL, "request line too long");
-			io_flush(c->io);
-			continue;
-		}
-		handle_request(c, line, len);
+		else
+			handle_request(c, line, len);
 		/* A write error only marks c dead (the reaper frees it). */
 		io_flush(c->io);
 	}

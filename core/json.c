@@ -33,20 +33,6 @@ json_writer_init(struct json_writer *w, struct buf *b)
 	w->b = b;
 }
 
-/*
- * One byte of punctuation: without a call when there is room, as a
- * queue snapshot writes millions of them.
- */
-static inline void
-put_ch(struct buf *b, char c)
-{
-	if (b->len + 1 < b->cap) {
-		b->data[b->len++] = c;
-		b->data[b->len] = '\0';
-	} else
-		buf_addch(b, c);
-}
-
 /* Before any value: the comma that separates it from the previous one. */
 static void
 json_sep(struct json_writer *w)
@@ -56,7 +42,7 @@ json_sep(struct json_writer *w)
 		return;
 	}
 	if (w->need_comma[w->depth])
-		put_ch(w->b, ',');
+		buf_addch(w->b, ',');
 	w->need_comma[w->depth] = 1;
 }
 
@@ -66,7 +52,7 @@ json_open(struct json_writer *w, char c)
 	json_sep(w);
 	if (w->depth >= JSON_MAX_DEPTH)
 		fatal("json: nesting deeper than %d", JSON_MAX_DEPTH);
-	put_ch(w->b, c);
+	buf_addch(w->b, c);
 	w->need_comma[++w->depth] = 0;
 }
 
@@ -75,7 +61,7 @@ json_close(struct json_writer *w, char c)
 {
 	if (w->depth == 0)
 		fatal("json: close without open");
-	put_ch(w->b, c);
+	buf_addch(w->b, c);
 	w->depth--;
 }
 
@@ -111,7 +97,7 @@ json_escape(struct buf *b, const char *s, size_t len)
 
 	/* Room for the usual string, plain ASCII: one check, not one a run. */
 	buf_reserve(b, len + 2);
-	put_ch(b, '"');
+	buf_addch(b, '"');
 	for (i = 0; i < len; i += n) {
 		unsigned char c = p[i];
 
@@ -158,7 +144,7 @@ json_escape(struct buf *b, const char *s, size_t len)
 		}
 		buf_add(b, p + i, n);
 	}
-	put_ch(b, '"');
+	buf_addch(b, '"');
 }
 
 void
@@ -166,7 +152,7 @@ json_key(struct json_writer *w, const char *k)
 {
 	json_sep(w);
 	json_escape(w->b, k, strlen(k));
-	put_ch(w->b, ':');
+	buf_addch(w->b, ':');
 	w->after_key = 1;
 }
 

@@ -26,7 +26,6 @@
 #define LOCAL_LOCK_TRIES	10	/* 20 ms apart: a busy mbox defers */
 #define LOCAL_LOCK_STALE	300	/* seconds: an older dotlock is dead */
 #define LOCAL_OUTPUT_MAX	1024	/* pipe output kept for the DSN */
-#define LOCAL_EX_TEMPFAIL	75
 
 /* ---- the message as local tools want it ---- */
 
@@ -328,7 +327,6 @@ static enum local_runner	 local_runner = RUNNER_SELF;
 static int			 launcher_fd = -1;
 static pid_t			 launcher_pid;
 static struct ev_fd		*launcher_ev;
-static char			*launcher_user;
 static uint32_t			 launcher_next_id;
 
 static void
@@ -411,7 +409,7 @@ pipe_finish(struct local_pipe *p)
 		st = LOCAL_OK;
 		xasprintf(&text, "delivered to command \"|%s\"", p->command);
 	} else {
-		st = WEXITSTATUS(p->status) == LOCAL_EX_TEMPFAIL ?
+		st = WEXITSTATUS(p->status) == PRIVSEP_EX_TEMPFAIL ?
 		    LOCAL_TEMPFAIL : LOCAL_PERMFAIL;
 		xasprintf(&text, "command \"|%s\" exited %d%s%s", p->command,
 		    WEXITSTATUS(p->status), said ? ": " : "", said ? said : "");
@@ -530,7 +528,7 @@ launcher_event(const struct privsep_launch_event *ev)
 	case PRIVSEP_LAUNCH_STARTED:
 		p->pid = ev->value;
 		log_info("%s: started \"|%s\" as pid %d, user %s", p->qid,
-		    p->command, (int)p->pid, launcher_user);
+		    p->command, (int)p->pid, privsep_pipe_runner());
 		break;
 	case PRIVSEP_LAUNCH_FAILED:
 		p->start_errno = ev->value != 0 ? ev->value : EIO;
@@ -628,8 +626,6 @@ local_pipe_init(int privileged, const char *pipe_user, char **err)
 		return (-1);
 	launcher_fd = fd;
 	local_runner = RUNNER_LAUNCHER;
-	free(launcher_user);
-	launcher_user = xstrdup(pipe_user);
 	launcher_ev = ev_fd_add(fd, EV_READ, launcher_readable, NULL);
 	watch_sigchld();
 	privsep_pipe_runner_set(pipe_user);
@@ -743,9 +739,9 @@ local_pipe_start(const struct local_msg *m, const char *command,
 	p->next = local_pipes;
 	local_pipes = p;
 	if (p->by_launcher && pipe_user != NULL &&
-	    strcmp(pipe_user, launcher_user) != 0)
+	    strcmp(pipe_user, privsep_pipe_runner()) != 0)
 		log_warn("%s: \"|%s\" runs as %s: pipe_user %s takes effect "
-		    "after a restart", m->qid, command, launcher_user,
+		    "after a restart", m->qid, command, privsep_pipe_runner(),
 		    pipe_user);
 	else if (!p->by_launcher)
 		log_info("%s: started \"|%s\" as pid %d", m->qid, command,

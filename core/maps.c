@@ -832,7 +832,7 @@ generics_rewrite(const struct addr_map *m, const char *local,
     const char *domain, int domain_is_local,
     const struct addr_map_entry **rule)
 {
-	const struct addr_map_entry *e = NULL;
+	const struct addr_map_entry *e = NULL, *u;
 	char *s;
 
 	/* sendmail's order: user@domain, then user (local domains only),
@@ -840,8 +840,8 @@ generics_rewrite(const struct addr_map *m, const char *local,
 	if (m != NULL && domain != NULL) {
 		e = addr_map_lookup(m, local, domain);
 		if ((e == NULL || e->local == NULL) && domain_is_local &&
-		    addr_map_lookup_user(m, local) != NULL)
-			e = addr_map_lookup_user(m, local);
+		    (u = addr_map_lookup_user(m, local)) != NULL)
+			e = u;
 	}
 	if (rule != NULL)
 		*rule = e;

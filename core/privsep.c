@@ -256,7 +256,6 @@ privsep_check_secret(const char *path, const char *user, struct diags *d,
 
 /* ---- the pipe launcher ---- */
 
-#define LAUNCH_EX_TEMPFAIL	75	/* the child cannot become the pipe */
 #define LAUNCH_EXIT_BAD		2	/* exit on a malformed request */
 
 /* A request: this, then command, cwd and nenv strings, each NUL-ended. */
@@ -300,17 +299,17 @@ privsep_pipe_exec(int in, int out, int errfd, const char *command,
 		signal(sig, SIG_DFL);
 	setsid();
 	if (dup2(in, 0) == -1 || dup2(out, 1) == -1 || dup2(errfd, 2) == -1)
-		_exit(LAUNCH_EX_TEMPFAIL);
+		_exit(PRIVSEP_EX_TEMPFAIL);
 	/* Everything is CLOEXEC already; this is the belt to those braces. */
 	close_range(3, ~0U, 0);
 	if (switch_user && (uid == 0 || gid == 0 ||
 	    setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
 	    setresuid(uid, uid, uid) == -1 || geteuid() != uid))
-		_exit(LAUNCH_EX_TEMPFAIL);
+		_exit(PRIVSEP_EX_TEMPFAIL);
 	if (chdir(cwd) == -1)
-		_exit(LAUNCH_EX_TEMPFAIL);
+		_exit(PRIVSEP_EX_TEMPFAIL);
 	execle("/bin/sh", "sh", "-c", command, (char *)NULL, envp);
-	_exit(LAUNCH_EX_TEMPFAIL);
+	_exit(PRIVSEP_EX_TEMPFAIL);
 }
 
 /* Kill every pipe still running and wait for them: the launcher ends. */

@@ -91,11 +91,14 @@ int	 privsep_launcher_send_kill(int sock, uint32_t id);
 /* 1 with *ev, 0 when nothing waits, -1 when the launcher is gone. */
 int	 privsep_launcher_recv(int sock, struct privsep_launch_event *ev);
 
+/* sendmail's EX_TEMPFAIL: a pipe that exits with it defers the mail. */
+#define PRIVSEP_EX_TEMPFAIL	75
+
 /*
  * In a freshly forked child: become a pipe (stdin in, stdout out, stderr
  * errfd; the rest closed), switch to uid/gid when switch_user, chdir to
- * cwd and run `/bin/sh -c command` with exactly envp. Exits 75 on any
- * failure; never returns.
+ * cwd and run `/bin/sh -c command` with exactly envp. Exits
+ * PRIVSEP_EX_TEMPFAIL on any failure; never returns.
  */
 void	 privsep_pipe_exec(int in, int out, int errfd, const char *command,
 	    char *const envp[], const char *cwd, int switch_user, uid_t uid,

@@ -563,16 +563,21 @@ sched_idle_close(void *arg)
 	}
 }
 
-/* remote_rate as the gap between two message starts, ms; 0: no limit. */
+/*
+ * remote_rate as the gap between two message starts, ms; 0: no limit.
+ * Worked out once per configuration, read at every message start.
+ */
+static uint64_t sched_gap_ms;
+
 static uint64_t
-sched_rate_gap_ms(void)
+rate_gap_ms(const struct config *cfg)
 {
 	int		 count;
 	int64_t		 per;
 	const char	*err;
 
-	if (sched_cfg->remote_rate == NULL ||
-	    config_parse_rate(sched_cfg->remote_rate, &count, &per, &err) == -1 ||
+	if (cfg->remote_rate == NULL ||
+	    config_parse_rate(cfg->remote_rate, &count, &per, &err) == -1 ||
 	    count == 0)
 		return (0);
 	/* Rounded up: evenly spaced starts never exceed COUNT per DURATION. */
@@ -599,7 +604,7 @@ sched_pool_rate_wait(struct sched_pool *p)
 	struct sched_job	*j;
 	char			*where;
 
-	if ((gap = sched_rate_gap_ms()) == 0 || now >= p->rate_next)
+	if ((gap = sched_gap_ms) == 0 || now >= p->rate_next)
 		return (0);
 	if (p->rate_timer == NULL)
 		p->rate_timer = ev_timer_new(sched_pool_rate_due, p);
@@ -624,7 +629,7 @@ sched_pool_rate_wait(struct sched_pool *p)
 static void
 sched_pool_rate_spend(struct sched_pool *p)
 {
-	uint64_t	 gap = sched_rate_gap_ms();
+	uint64_t	 gap = sched_gap_ms;
 
 	if (gap == 0)
 		return;
@@ -861,7 +866,7 @@ sched_pool_kick(struct sched_pool *p)
 	 * Under remote_rate one message may start at a time, and none while
 	 * the window is shut: connections opened for the rest would idle.
 	 */
-	if (waiting > 0 && sched_rate_gap_ms() > 0)
+	if (waiting > 0 && sched_gap_ms > 0)
 		waiting = sched_pool_rate_wait(p) > 0 ? 0 : 1;
 	max = sched_cfg->max_connections_per_remote > 0 ?
 	    (size_t)sched_cfg->max_connections_per_remote : 1;
@@ -1837,6 +1842,7 @@ sched_init(const struct config *cfg)
 	int	 n;
 
 	sched_cfg = cfg;
+	sched_gap_ms = rate_gap_ms(cfg);
 	sched_retry_timer = ev_timer_new(sched_retry_due, NULL);
 	sched_run_timer = ev_timer_new(sched_run, NULL);
 	sched_build_pools();
@@ -1902,6 +1908,7 @@ sched_reconfigure(const struct config *cfg)
 	sched_routes = NULL;
 	sched_nroutes = 0;
 	sched_cfg = cfg;
+	sched_gap_ms = rate_gap_ms(cfg);
 	sched_build_pools();
 	sched_run_soon();
 }

@@ -159,7 +159,12 @@ buf_addstr(struct buf *b, const char *s)
 void
 buf_addch(struct buf *b, char c)
 {
-	buf_add(b, &c, 1);
+	/* The common case in one step: JSON punctuation comes by millions. */
+	if (b->len + 1 < b->cap) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+	} else
+		buf_add(b, &c, 1);
 }
 
 void
