@@ -2160,16 +2160,15 @@ static void
 lookup_timer_cb(void *arg)
 {
 	struct session	*s = arg;
+	struct dns_result r = { .status = DNS_TEMPFAIL };
+	char		 why[64];
 
-	session_hold(s);
+	/* A deadline is a temporary failure like any other. */
 	dns_cancel(s->lookup);
-	s->lookup = NULL;
-	log_info("%s: client name unknown: lookup took over %d s",
-	    s->peer, SMTP_LOOKUP_TIMEOUT_MS / 1000);
-	explain(s, "peer_lookup: client name unknown: lookup took over %d s",
+	snprintf(why, sizeof why, "lookup took over %d s",
 	    SMTP_LOOKUP_TIMEOUT_MS / 1000);
-	lookup_finish(s);
-	session_unhold(s);
+	r.error = why;
+	lookup_done(&r, s);
 }
 
 /*
