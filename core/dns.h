@@ -56,8 +56,9 @@ struct dns_query *dns_resolve_mx(const char *domain, int port, dns_cb,
 		    void *arg);
 /*
  * The verified host name of a client at ip (numeric): the first name of
- * its PTR records (the hosts file first, as getnameinfo does), taken only
- * when the A/AAAA records of that name include ip. DNS_NOTFOUND: no PTR,
+ * its PTR records (asked of DNS alone, so a server failure stays a
+ * temporary failure), taken only when the A/AAAA records of that name
+ * (hosts file, then DNS) include ip. DNS_NOTFOUND: no PTR,
  * a malformed name, or a name that does not resolve back to ip;
  * DNS_TEMPFAIL: a lookup failed. error says which, naming both.
  */
