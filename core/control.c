@@ -662,9 +662,18 @@ send_event(struct ctl_conn *c, struct buf *b)
 	send_line(c, b);
 }
 
+/*
+ * The snapshot of a big queue is one line of tens of megabytes. It is
+ * built at once, so it shows a single queue state, but it leaves in
+ * pieces as it is built: the reader receives while the rest is made,
+ * and no copy of the whole line is ever held twice.
+ */
+#define SNAPSHOT_PIECE	(256 * 1024)
+
 struct snap {
+	struct ctl_conn		*c;
 	struct json_writer	*w;
-	size_t			 n;
+	struct buf		*b;
 };
 
 static void
@@ -673,7 +682,11 @@ snap_add(const struct envelope *env, void *arg)
 	struct snap *s = arg;
 
 	control_json_envelope(s->w, env, 0);
-	s->n++;
+	if (s->b->len >= SNAPSHOT_PIECE && !s->c->closing) {
+		io_write(s->c->io, s->b->data, s->b->len);
+		buf_reset(s->b);
+		io_push(s->c->io);
+	}
 }
 
 static void
@@ -723,8 +736,9 @@ cmd_subscribe(struct ctl_conn *c, const struct json_value *id,
 	json_kv_int(&w, "seq", (int64_t)ctl.queue_seq);
 	json_kv_int(&w, "log_seq", (int64_t)ctl.log_seq);
 	if (mask & TOPIC_QUEUE) {
+		s.c = c;
 		s.w = &w;
-		s.n = 0;
+		s.b = &b;
 		json_key(&w, "messages");
 		json_arr_begin(&w);
 		sched_foreach(snap_add, &s);

@@ -341,6 +341,12 @@ io_pause(struct io *io, int paused)
 void
 io_write(struct io *io, const void *p, size_t n)
 {
+	/* Output sent in part is dropped before the buffer would grow, so a
+	 * long stream to a slow reader does not drag its sent prefix along. */
+	if (io->out_off > 0 && io->out.len + n >= io->out.cap) {
+		buf_consume(&io->out, io->out_off);
+		io->out_off = 0;
+	}
 	buf_add(&io->out, p, n);
 	if (io->in_cb == 0)
 		io_flush(io);
@@ -437,6 +443,17 @@ io_flush(struct io *io)
 		return;
 	}
 	io_update_interest(io);
+}
+
+void
+io_push(struct io *io)
+{
+	if (io->closed || io->freed || io->connecting ||
+	    io->tls_state == IO_TLS_HANDSHAKE)
+		return;
+	/* A failure is kept in io_error() and met again by the next flush,
+	 * which reports it outside the producer's loop. */
+	(void)io_send(io);
 }
 
 /* Read into the input buffer; returns -1 on error, 0 otherwise. */

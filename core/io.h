@@ -73,6 +73,13 @@ void		 io_printf(struct io *, const char *, ...)
 size_t		 io_queued(const struct io *);
 /* Flush now (also done automatically after each callback). */
 void		 io_flush(struct io *);
+/*
+ * Hand what is buffered to the kernel now, as far as it takes it, even
+ * inside a callback, and report nothing: a producer of a long stream
+ * (the control snapshot) lets its reader start while it still writes.
+ * An error waits for the next flush.
+ */
+void		 io_push(struct io *);
 
 /* Absolute monotonic deadline in ms (0 = none): IO_TIMEOUT when passed. */
 void		 io_set_deadline(struct io *, uint64_t when);

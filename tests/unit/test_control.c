@@ -497,6 +497,64 @@ test_subscribe_history(void **state)
 	log_init("test_control", "stderr");
 }
 
+/*
+ * A snapshot bigger than the pieces it leaves in, read by a client that
+ * falls behind: one whole line, every byte in order, and the first event
+ * after it numbered seq+1.
+ */
+static void
+test_subscribe_big_snapshot(void **state)
+{
+	struct buf b, err[2];
+	struct json_value *v;
+	const struct json_value *msgs;
+	char *saved[2];
+	int fd = client(CONTROL_SOCKET_NAME), eof = 0, i, j;
+	int64_t seq;
+
+	buf_init(&b);
+	for (i = 0; i < 2; i++) {
+		buf_init(&err[i]);
+		for (j = 0; j < 700 * 1024; j++)
+			buf_addch(&err[i], "abcdefghij"[(i + j) % 10]);
+		saved[i] = fake_env[i].rcpts[0].last_error;
+		fake_env[i].rcpts[0].last_error = err[i].data;
+	}
+	drain(fd, &b, &eof);
+	json_free(next_json(&b));		/* greeting */
+	say(fd, "{\"id\":1,\"cmd\":\"subscribe\",\"topics\":[\"queue\"]}\n");
+	for (i = 0; i < 100 && !memchr(b.data, '\n', b.len) && !eof; i++)
+		drain(fd, &b, &eof);
+	v = next_json(&b);
+	assert_non_null(v);
+	assert_true(json_get_bool(v, "ok", 0));
+	msgs = json_get(v, "messages");
+	assert_int_equal(msgs->n, 2);
+	for (i = 0; i < 2; i++) {
+		const struct json_value *r = json_get(msgs->items[i],
+		    "recipients");
+
+		assert_string_equal(json_get_str(r->items[0], "last_error"),
+		    err[i].data);
+	}
+	seq = json_get_int(v, "seq", -1);
+	json_free(v);
+	for (i = 0; i < 2; i++) {
+		fake_env[i].rcpts[0].last_error = saved[i];
+		buf_free(&err[i]);
+	}
+	fake_obs(SCHED_MSG_CHANGED, &fake_env[0], fake_obs_arg);
+	drain(fd, &b, &eof);
+	v = next_json(&b);
+	assert_non_null(v);
+	assert_string_equal(json_get_str(v, "event"), "queue.changed");
+	assert_int_equal(json_get_int(v, "seq", 0), seq + 1);
+	json_free(v);
+	close(fd);
+	buf_free(&b);
+	pump(10);
+}
+
 int
 main(void)
 {
@@ -506,6 +564,7 @@ main(void)
 		cmocka_unit_test(test_subscribe_seq_and_resync),
 		cmocka_unit_test(test_status_recent_errors_and_pages),
 		cmocka_unit_test(test_subscribe_history),
+		cmocka_unit_test(test_subscribe_big_snapshot),
 	};
 
 	log_init("test_control", "stderr");
