@@ -650,7 +650,7 @@ dir_names(int dfd, size_t *count)
 {
 	struct dirent *de;
 	char **names = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 	DIR *d;
 	int fd;
 
@@ -665,7 +665,11 @@ dir_names(int dfd, size_t *count)
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		names = xreallocarray(names, n + 1, sizeof(*names));
+		/* Doubling: a spool of 100,000 files is read at start. */
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			names = xreallocarray(names, cap, sizeof(*names));
+		}
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
