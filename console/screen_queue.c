@@ -26,6 +26,8 @@
 #include "tui_list.h"
 #include "util.h"
 
+static const char snap_key[] = ",\"messages\":[";
+
 /* Messages turned into rows per loop turn while a snapshot is read. */
 #define SLICE		2000
 #define VIEW_MAX_BODY	400
@@ -54,8 +56,11 @@ static struct {
 	int		 readonly;	/* rows read from the spool */
 	int		 loading;
 	/* snapshot being taken apart */
-	char		*snap;
+	char		*snap;		/* the whole line, once it came */
 	size_t		 snap_len, snap_pos;
+	uint64_t	 sub_id;	/* the subscribe request */
+	int		 head_done;	/* its members before the array */
+	struct json_arena *arena;	/* one message of it at a time */
 	struct ev_timer	*slice;
 	uint64_t	 seq;
 	unsigned	 gen;		/* subscriptions so far */
@@ -192,11 +197,12 @@ static struct qrow *
 row_from_json(const struct json_value *m)
 {
 	const struct json_value *rc = json_get(m, "recipients");
-	const char *s;
+	const char *s, *addr, *le;
 	struct qrow *q;
 	struct buf b;
 	size_t i;
 	int64_t t;
+	int attempts;
 
 	if (!(s = json_get_str(m, "qid")))
 		return NULL;
@@ -204,10 +210,10 @@ row_from_json(const struct json_value *m)
 	snprintf(q->qid, sizeof(q->qid), "%s", s);
 	q->arrival = json_get_int(m, "arrival", 0);
 	q->size = json_get_int(m, "size", 0);
-	snprintf(q->state, sizeof(q->state), "%s",
-	    json_get_str(m, "state") ? json_get_str(m, "state") : "?");
-	q->sender = xstrdup(json_get_str(m, "sender") ?
-	    json_get_str(m, "sender") : "");
+	s = json_get_str(m, "state");
+	snprintf(q->state, sizeof(q->state), "%s", s ? s : "?");
+	s = json_get_str(m, "sender");
+	q->sender = xstrdup(s ? s : "");
 	buf_init(&b);
 	for (i = 0; rc && rc->type == JSON_ARRAY && i < rc->n; i++) {
 		const struct json_value *r = rc->items[i];
@@ -216,16 +222,19 @@ row_from_json(const struct json_value *m)
 		if (st && (strcmp(st, "delivered") == 0 ||
 		    strcmp(st, "bounced") == 0))
 			continue;
-		buf_printf(&b, "%s%s", b.len ? "," : "",
-		    json_get_str(r, "addr") ? json_get_str(r, "addr") : "");
-		if ((int)json_get_int(r, "attempts", 0) > q->attempts)
-			q->attempts = (int)json_get_int(r, "attempts", 0);
+		if (b.len)
+			buf_addch(&b, ',');
+		if ((addr = json_get_str(r, "addr")) != NULL)
+			buf_addstr(&b, addr);
+		if ((attempts = (int)json_get_int(r, "attempts", 0)) >
+		    q->attempts)
+			q->attempts = attempts;
 		t = json_get_int(r, "next_try", 0);
 		if (st && strcmp(st, "deferred") == 0 && t &&
 		    (q->next_try == 0 || t < q->next_try))
 			q->next_try = t;
-		if (!q->error && json_get_str(r, "last_error"))
-			q->error = xstrdup(json_get_str(r, "last_error"));
+		if (!q->error && (le = json_get_str(r, "last_error")) != NULL)
+			q->error = xstrdup(le);
 	}
 	buf_addch(&b, '\0');
 	q->rcpts = buf_take(&b);
@@ -254,9 +263,13 @@ held_free(void)
 static void
 snap_free(void)
 {
+	json_arena_free(Q.arena);
+	Q.arena = NULL;
 	free(Q.snap);
 	Q.snap = NULL;
 	Q.snap_len = Q.snap_pos = 0;
+	Q.sub_id = 0;
+	Q.head_done = 0;
 	Q.loading = 0;
 	ev_timer_stop(Q.slice);
 }
@@ -292,18 +305,79 @@ row_current(const void *r)
 	return ((const struct qrow *)r)->gen == Q.gen;
 }
 
-/* Turn the next slice of the snapshot into rows. */
+/*
+ * The members before the messages of the subscribe answer: hlen bytes of
+ * s, or all of it when it has no messages (cut: the array was cut off).
+ */
+static struct json_value *
+snap_head(const char *s, size_t hlen, int cut, char **err)
+{
+	struct json_value *head;
+	char *hdr = xmalloc(hlen + 2);
+
+	memcpy(hdr, s, hlen);
+	if (cut)
+		hdr[hlen++] = '}';
+	hdr[hlen] = '\0';
+	head = json_parse(hdr, hlen, err);
+	free(hdr);
+	return head;
+}
+
+/* A good answer: its seq, and no longer read-only. */
+static void
+snap_begin(const struct json_value *head)
+{
+	Q.seq = (uint64_t)json_get_int(head, "seq", 0);
+	Q.readonly = 0;
+	Q.head_done = 1;
+	held_free();
+}
+
+/*
+ * Turn the next slice of the snapshot into rows: as it arrives, dropping
+ * from the input what became rows, so the list fills while the daemon is
+ * still sending; then from what was left when its end came.
+ */
 static void
 snap_slice(void *arg)
 {
-	void **rows = xcalloc(SLICE, sizeof(*rows));
+	const char *s = Q.snap, *m;
+	size_t len = Q.snap_len, n = 0, end, i, skip;
+	int whole = Q.snap != NULL;
 	struct json_value *v;
 	struct qrow *q;
-	size_t n = 0, end, i;
 	char *err = NULL;
+	void **rows;
 
-	while (n < SLICE && Q.snap_pos < Q.snap_len) {
-		char c = Q.snap[Q.snap_pos];
+	if (!whole) {
+		if (!(s = tui_ctl_partial(Q.ctl, Q.sub_id, &len)))
+			return;
+		if (!Q.head_done) {
+			/* The members before the array are a few dozen
+			 * bytes; a bad answer is reported when it ends. */
+			if (!(m = memmem(s, len < 4096 ? len : 4096, snap_key,
+			    sizeof(snap_key) - 1)))
+				return;
+			if (!(v = snap_head(s, (size_t)(m - s), 1, &err)) ||
+			    !json_get_bool(v, "ok", 0)) {
+				free(err);
+				json_free(v);
+				return;
+			}
+			snap_begin(v);
+			json_free(v);
+			skip = (size_t)(m - s) + sizeof(snap_key) - 1;
+			tui_ctl_consume(Q.ctl, Q.sub_id, skip);
+			s += skip;
+			len -= skip;
+		}
+	}
+	if (Q.arena == NULL)
+		Q.arena = json_arena_new();
+	rows = xcalloc(SLICE, sizeof(*rows));
+	while (n < SLICE && Q.snap_pos < len) {
+		char c = s[Q.snap_pos];
 
 		if (c == ',' || c == ' ') {
 			Q.snap_pos++;
@@ -311,15 +385,21 @@ snap_slice(void *arg)
 		}
 		if (c != '{')
 			break;		/* the closing ']' */
-		v = json_parse_prefix(Q.snap + Q.snap_pos,
-		    Q.snap_len - Q.snap_pos, &end, &err);
+		json_arena_reset(Q.arena);
+		v = json_parse_prefix_in(Q.arena, s + Q.snap_pos,
+		    len - Q.snap_pos, &end, &err);
+		if (!v && !whole) {
+			/* Its end has not come yet. */
+			free(err);
+			break;
+		}
 		if (!v) {
 			tui_error("bad message in the snapshot: %s", err);
 			free(err);
 			err = NULL;
 			/* Skip just that one, if it ends at all. */
-			if ((end = object_end(Q.snap + Q.snap_pos,
-			    Q.snap_len - Q.snap_pos)) == 0)
+			if ((end = object_end(s + Q.snap_pos,
+			    len - Q.snap_pos)) == 0)
 				break;
 		}
 		Q.snap_pos += end;
@@ -329,18 +409,28 @@ snap_slice(void *arg)
 			q->gen = Q.gen;
 			rows[n++] = q;
 		}
-		json_free(v);
 	}
 	tui_list_merge(Q.list, rows, n);
 	free(rows);
-	tui_dirty();
-	if (n == SLICE && Q.snap_pos < Q.snap_len) {
-		if (arg)
-			tui_bench_mark("first-rows");
+	if (n > 0) {
+		tui_bench_mark("first-rows");
+		tui_dirty();
+	}
+	if (!whole) {
+		/* Rows made are dropped from the input; until the whole
+		 * line has come, more() calls again. */
+		tui_ctl_consume(Q.ctl, Q.sub_id, Q.snap_pos);
+		Q.snap_pos = 0;
+		if (n == SLICE)
+			ev_timer_after(Q.slice, 0);
+		return;
+	}
+	if (n == SLICE && Q.snap_pos < len) {
 		ev_timer_after(Q.slice, 0);
 		return;
 	}
 	tui_bench_mark("loaded");
+	tui_dirty();
 	/* Rows shown before (first page, old subscription) that the
 	 * snapshot no longer has are gone from the queue. */
 	tui_list_prune(Q.list, row_current);
@@ -351,58 +441,54 @@ snap_slice(void *arg)
 	held_free();
 }
 
+/* More of the snapshot has come. */
+static void
+snap_more(void *arg)
+{
+	if (!ev_timer_pending(Q.slice))
+		ev_timer_after(Q.slice, 0);
+}
+
 static void
 subscribed(const char *line, size_t len, const char *err, void *arg)
 {
-	static const char key[] = ",\"messages\":[";
 	struct json_value *head;
-	char *perr = NULL, *hdr;
+	char *perr = NULL;
 	const char *m;
-	size_t hlen;
 
 	if (!line)
 		return;		/* the connection went down; state_fn says */
-	m = memmem(line, len, key, sizeof(key) - 1);
-	hlen = m ? (size_t)(m - line) : len;
-	/* The members before the array are small: parse just them. */
-	hdr = xmalloc(hlen + 2);
-	memcpy(hdr, line, hlen);
-	if (m) {
-		hdr[hlen] = '}';
-		hdr[hlen + 1] = '\0';
-		hlen++;
+	if (Q.head_done) {
+		/* Read as it came: this is the rest of the messages. */
+		Q.snap_pos = 0;
 	} else {
-		hdr[hlen] = '\0';
-	}
-	head = json_parse(hdr, hlen, &perr);
-	free(hdr);
-	if (!head || !json_get_bool(head, "ok", 0)) {
-		tui_error("subscribe: %s", head && json_get_str(head,
-		    "error") ? json_get_str(head, "error") : perr ? perr :
-		    "bad answer");
-		free(perr);
+		m = memmem(line, len, snap_key, sizeof(snap_key) - 1);
+		head = snap_head(line, m ? (size_t)(m - line) : len, m != NULL,
+		    &perr);
+		if (!head || !json_get_bool(head, "ok", 0)) {
+			tui_error("subscribe: %s", head && json_get_str(head,
+			    "error") ? json_get_str(head, "error") : perr ?
+			    perr : "bad answer");
+			free(perr);
+			json_free(head);
+			Q.loading = 0;
+			return;
+		}
+		snap_begin(head);
 		json_free(head);
-		Q.loading = 0;
-		return;
+		if (!m) {
+			tui_list_prune(Q.list, row_current);
+			Q.loading = 0;
+			tui_dirty();
+			return;
+		}
+		Q.snap_pos = (size_t)(m - line) + sizeof(snap_key) - 1;
 	}
-	Q.seq = (uint64_t)json_get_int(head, "seq", 0);
-	json_free(head);
-	Q.readonly = 0;
-	held_free();
-	if (!m) {
-		tui_list_prune(Q.list, row_current);
-		Q.loading = 0;
-		tui_dirty();
-		return;
-	}
-	Q.snap = xstrndup(m + sizeof(key) - 1,
-	    len - (size_t)(m - line) - (sizeof(key) - 1));
-	Q.snap_len = strlen(Q.snap);
-	Q.snap_pos = 0;
+	Q.snap_len = len;
+	Q.snap = tui_ctl_take_line(Q.ctl);
 	Q.loading = 1;
 	tui_bench_mark("snapshot");
-	/* A non-NULL arg marks the first slice for the benchmark. */
-	snap_slice(Q.list);
+	snap_slice(NULL);
 }
 
 static void
@@ -538,12 +624,14 @@ on_state(int up, const char *why, void *arg)
 	if (up) {
 		tui_message_clear("the daemon is down");
 		tui_bench_mark("subscribe");
+		snap_free();
 		Q.gen++;
 		Q.loading = 1;
 		tui_ctl_call(Q.ctl, "queue.list", ",\"limit\":1000",
 		    first_page, NULL);
-		tui_ctl_call(Q.ctl, "subscribe", ",\"topics\":[\"queue\"]",
-		    subscribed, NULL);
+		Q.sub_id = tui_ctl_call(Q.ctl, "subscribe",
+		    ",\"topics\":[\"queue\"]", subscribed, NULL);
+		tui_ctl_on_partial(Q.ctl, Q.sub_id, snap_more);
 	} else {
 		snap_free();
 		held_free();

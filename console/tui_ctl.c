@@ -16,12 +16,14 @@
 
 #include "event.h"
 #include "json.h"
+#include "log.h"
 #include "tui_ctl.h"
 #include "util.h"
 
 #define BACKOFF_MIN	250
 #define BACKOFF_MAX	5000
 #define READ_CHUNK	(256 * 1024)
+#define READ_ROUNDS	16
 /* A daemon that accepts but sends no greeting is stopped or stuck. */
 #define GREETING_MS	5000
 
@@ -31,6 +33,7 @@ struct pending {
 	uint64_t		 id;
 	tui_ctl_reply_fn	 fn;	/* NULL once forgotten */
 	void			*arg;
+	void			(*more)(void *);	/* more of it came */
 };
 
 struct tui_ctl {
@@ -44,6 +47,12 @@ struct tui_ctl {
 	 * snapshot) arrives in many reads and is searched once, not anew
 	 * after each read. */
 	size_t			 in_scanned;
+	/* The line being handed out, for tui_ctl_take_line(). */
+	size_t			 line_off, line_len;
+	int			 in_line;
+	/* The request whose response is arriving, read as it comes (its
+	 * start may be consumed already); 0 when none is. */
+	uint64_t		 partial_id;
 	struct ev_timer		*retry;
 	struct ev_timer		*deadline;	/* for the greeting */
 	uint64_t		 backoff;
@@ -94,6 +103,7 @@ ctl_close(struct tui_ctl *c)
 	buf_reset(&c->in);
 	buf_reset(&c->out);
 	c->in_off = c->in_scanned = 0;
+	c->partial_id = 0;
 }
 
 /* quiet: a reconnect on purpose, not news for the owner. */
@@ -171,7 +181,8 @@ line_id(const char *line, size_t len)
 	for (i = sizeof(pfx) - 1; i < len && line[i] >= '0' &&
 	    line[i] <= '9'; i++)
 		id = id * 10 + (uint64_t)(line[i] - '0');
-	return id;
+	/* The start of a line still arriving may end inside the number. */
+	return i < len ? id : 0;
 }
 
 static void
@@ -184,7 +195,8 @@ got_line(struct tui_ctl *c, const char *line, size_t len)
 		greeting(c, line, len);
 		return;
 	}
-	id = line_id(line, len);
+	id = c->partial_id ? c->partial_id : line_id(line, len);
+	c->partial_id = 0;
 	if (id == 0 || c->npend == 0 || c->pend[0].id != id) {
 		if (id == 0)
 			c->event_fn(line, len, c->arg);
@@ -232,20 +244,53 @@ ctl_lines(struct tui_ctl *c)
 		    c->in.len - c->in_off - c->in_scanned);
 		if (nl == NULL) {
 			c->in_scanned = c->in.len - c->in_off;
+			if (c->npend == 0 || !c->pend[0].more || !c->pend[0].fn)
+				break;
+			if (c->partial_id == 0 &&
+			    line_id(line, c->in_scanned) == c->pend[0].id)
+				c->partial_id = c->pend[0].id;
+			if (c->partial_id == c->pend[0].id)
+				c->pend[0].more(c->pend[0].arg);
 			break;
 		}
 		len = (size_t)(nl - line);
+		c->line_off = c->in_off;
 		c->in_off += len + 1;
 		c->in_scanned = 0;
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
+		c->line_len = len;
+		c->in_line = 1;
 		got_line(c, line, len);
+		c->in_line = 0;
 	}
 	/* A callback may have dropped the connection and its buffer. */
 	if (c->fd == fd && c->in_off == c->in.len) {
 		buf_reset(&c->in);
 		c->in_off = c->in_scanned = 0;
 	}
+}
+
+char *
+tui_ctl_take_line(struct tui_ctl *c)
+{
+	struct buf rest;
+	char *line;
+
+	if (!c->in_line)
+		fatal("tui_ctl_take_line outside a callback");
+	/* The input buffer becomes the line; what came after it moves to
+	 * a new buffer (a few events at most). */
+	buf_init(&rest);
+	buf_add(&rest, c->in.data + c->in_off, c->in.len - c->in_off);
+	line = buf_take(&c->in);
+	if (c->line_off > 0)
+		memmove(line, line + c->line_off, c->line_len);
+	line[c->line_len] = '\0';
+	c->in = rest;
+	c->in_off = c->in_scanned = 0;
+	c->in_line = 0;
+	return line;
 }
 
 static void
@@ -255,6 +300,7 @@ ctl_event(int fd, int revents, void *arg)
 	int err = 0;
 	socklen_t elen = sizeof(err);
 	ssize_t n;
+	int rounds = 0;
 	char *why;
 
 	if (c->state == CTL_DOWN) {
@@ -306,7 +352,10 @@ ctl_event(int fd, int revents, void *arg)
 			return;
 		}
 		c->in.len += (size_t)n;
-		if ((size_t)n < READ_CHUNK)
+		/* A stream that keeps coming (a snapshot) is taken a few
+		 * megabytes at a time, so keys and timers get their turn
+		 * and its reader can consume as it goes. */
+		if ((size_t)n < READ_CHUNK || ++rounds == READ_ROUNDS)
 			break;
 	}
 	ctl_lines(c);
@@ -425,6 +474,7 @@ tui_ctl_call(struct tui_ctl *c, const char *cmd, const char *members,
 	c->pend[c->npend].id = ++c->next_id;
 	c->pend[c->npend].fn = fn;
 	c->pend[c->npend].arg = arg;
+	c->pend[c->npend].more = NULL;
 	c->npend++;
 	buf_init(&b);
 	buf_printf(&b, "{\"id\":%llu,\"cmd\":", (unsigned long long)c->next_id);
@@ -437,6 +487,39 @@ tui_ctl_call(struct tui_ctl *c, const char *cmd, const char *members,
 	/* A broken socket is reported by its next read (EV_ERROR). */
 	ctl_flush(c);
 	return c->next_id;
+}
+
+void
+tui_ctl_on_partial(struct tui_ctl *c, uint64_t id, void (*more)(void *))
+{
+	size_t i;
+
+	for (i = 0; i < c->npend; i++)
+		if (c->pend[i].id == id)
+			c->pend[i].more = more;
+}
+
+const char *
+tui_ctl_partial(const struct tui_ctl *c, uint64_t id, size_t *len)
+{
+	const char *line = c->in.data + c->in_off;
+
+	/* Between loop turns every whole line has been handed out: what
+	 * is buffered is the start of the next one. */
+	if (c->in_line || id == 0 || c->partial_id != id)
+		return NULL;
+	*len = c->in.len - c->in_off;
+	return line;
+}
+
+void
+tui_ctl_consume(struct tui_ctl *c, uint64_t id, size_t n)
+{
+	if (c->in_line || id == 0 || c->partial_id != id ||
+	    n > c->in.len - c->in_off)
+		fatal("tui_ctl_consume: not a response being read");
+	c->in_off += n;
+	c->in_scanned = c->in_scanned > n ? c->in_scanned - n : 0;
 }
 
 void

@@ -44,6 +44,27 @@ const char	*tui_ctl_why(const struct tui_ctl *);
  */
 uint64_t	 tui_ctl_call(struct tui_ctl *, const char *cmd,
 		    const char *members, tui_ctl_reply_fn, void *arg);
+/*
+ * Inside a reply or event callback only: the line being handed out as a
+ * NUL-terminated string the caller frees, taken over without a copy (a
+ * subscription snapshot is tens of megabytes). The line pointer the
+ * callback got is no longer valid.
+ */
+char		*tui_ctl_take_line(struct tui_ctl *);
+/*
+ * A long response read while it arrives (a subscription snapshot): after
+ * tui_ctl_on_partial, more(arg) is called each time more of the response
+ * to request id has come but not yet its end. tui_ctl_partial then gives
+ * the bytes buffered and not consumed (not NUL-terminated, valid until
+ * the next loop turn), or NULL; tui_ctl_consume drops the first n of
+ * them, so a reader that keeps up never holds the whole response. The
+ * reply function gets what was not consumed when the end arrives.
+ */
+void		 tui_ctl_on_partial(struct tui_ctl *, uint64_t id,
+		    void (*more)(void *));
+const char	*tui_ctl_partial(const struct tui_ctl *, uint64_t id,
+		    size_t *len);
+void		 tui_ctl_consume(struct tui_ctl *, uint64_t id, size_t n);
 /* Never call the reply function of request id. */
 void		 tui_ctl_forget(struct tui_ctl *, uint64_t id);
 /* Close and reconnect at once (after a resync). */

@@ -145,6 +145,36 @@ merge_cmp(const void *a, const void *b)
 	    merge_list->cls->key(*(void *const *)b));
 }
 
+/* Rows that all sort after the last item go at the end. */
+static void
+append(struct tui_list *l, void **rows, size_t n)
+{
+	struct item *it;
+	size_t j;
+	int view_too = !l->view_dirty && l->sort_col < 0 && !l->sort_desc &&
+	    l->cur != NULL;
+
+	if (l->n + n > l->cap) {
+		l->cap = l->cap ? l->cap : 256;
+		while (l->cap < l->n + n)
+			l->cap *= 2;
+		l->items = xreallocarray(l->items, l->cap, sizeof(*l->items));
+		if (view_too)
+			l->view = xreallocarray(l->view, l->cap,
+			    sizeof(*l->view));
+	}
+	for (j = 0; j < n; j++) {
+		it = xcalloc(1, sizeof(*it));
+		it->row = rows[j];
+		l->items[l->n++] = it;
+		if (view_too && (!l->filter ||
+		    l->cls->match(it->row, l->filter)))
+			l->view[l->nview++] = it;
+	}
+	if (!view_too)
+		l->view_dirty = 1;
+}
+
 void
 tui_list_merge(struct tui_list *l, void **rows, size_t n)
 {
@@ -155,7 +185,19 @@ tui_list_merge(struct tui_list *l, void **rows, size_t n)
 	if (n == 0)
 		return;
 	merge_list = l;
-	qsort(rows, n, sizeof(*rows), merge_cmp);
+	for (j = 1; j < n && merge_cmp(&rows[j - 1], &rows[j]) < 0; j++)
+		;
+	if (j < n)
+		qsort(rows, n, sizeof(*rows), merge_cmp);
+	/* A snapshot comes in key order: each page past the last row is
+	 * appended, and so is the view when it is in key order, so a big
+	 * queue loads in linear time. */
+	if (l->n == 0 || strcmp(l->cls->key(l->items[l->n - 1]->row),
+	    l->cls->key(rows[0])) < 0) {
+		append(l, rows, n);
+		return;
+	}
+	j = 0;
 	out = xreallocarray(NULL, l->n + n, sizeof(*out));
 	while (i < l->n || j < n) {
 		if (i == l->n)
@@ -296,7 +338,7 @@ rebuild(struct tui_list *l)
 	if (!l->view_dirty)
 		return;
 	l->view_dirty = 0;
-	l->view = xreallocarray(l->view, l->n ? l->n : 1, sizeof(*l->view));
+	l->view = xreallocarray(l->view, l->cap ? l->cap : 1, sizeof(*l->view));
 	l->nview = 0;
 	for (i = 0; i < l->n; i++)
 		if (!l->filter || l->cls->match(l->items[i]->row, l->filter))

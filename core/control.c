@@ -683,9 +683,8 @@ snap_add(const struct envelope *env, void *arg)
 
 	control_json_envelope(s->w, env, 0);
 	if (s->b->len >= SNAPSHOT_PIECE && !s->c->closing) {
-		io_write(s->c->io, s->b->data, s->b->len);
+		io_push(s->c->io, s->b->data, s->b->len);
 		buf_reset(s->b);
-		io_push(s->c->io);
 	}
 }
 

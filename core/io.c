@@ -338,8 +338,8 @@ io_pause(struct io *io, int paused)
 	io_update_interest(io);
 }
 
-void
-io_write(struct io *io, const void *p, size_t n)
+static void
+io_write_buffered(struct io *io, const void *p, size_t n)
 {
 	/* Output sent in part is dropped before the buffer would grow, so a
 	 * long stream to a slow reader does not drag its sent prefix along. */
@@ -348,6 +348,12 @@ io_write(struct io *io, const void *p, size_t n)
 		io->out_off = 0;
 	}
 	buf_add(&io->out, p, n);
+}
+
+void
+io_write(struct io *io, const void *p, size_t n)
+{
+	io_write_buffered(io, p, n);
 	if (io->in_cb == 0)
 		io_flush(io);
 }
@@ -446,14 +452,31 @@ io_flush(struct io *io)
 }
 
 void
-io_push(struct io *io)
+io_push(struct io *io, const void *p, size_t n)
 {
+	ssize_t	 sent;
+
 	if (io->closed || io->freed || io->connecting ||
 	    io->tls_state == IO_TLS_HANDSHAKE)
 		return;
+	/* Plain and nothing waiting: straight from the caller's buffer, so
+	 * only what the kernel refuses is copied. */
+	if (io->tls_state != IO_TLS_UP && io_queued(io) == 0) {
+		sent = send(io->fd, p, n, MSG_NOSIGNAL);
+		if (sent > 0) {
+			p = (const char *)p + sent;
+			n -= (size_t)sent;
+		}
+		if (n > 0)
+			io_write_buffered(io, p, n);
+		io_update_interest(io);
+		return;
+	}
+	io_write_buffered(io, p, n);
 	/* A failure is kept in io_error() and met again by the next flush,
 	 * which reports it outside the producer's loop. */
 	(void)io_send(io);
+	io_update_interest(io);
 }
 
 /* Read into the input buffer; returns -1 on error, 0 otherwise. */

@@ -74,12 +74,13 @@ size_t		 io_queued(const struct io *);
 /* Flush now (also done automatically after each callback). */
 void		 io_flush(struct io *);
 /*
- * Hand what is buffered to the kernel now, as far as it takes it, even
- * inside a callback, and report nothing: a producer of a long stream
- * (the control snapshot) lets its reader start while it still writes.
- * An error waits for the next flush.
+ * Write n bytes now, even inside a callback, as far as the kernel takes
+ * them, and buffer the rest: a producer of a long stream (the control
+ * snapshot) lets its reader start while it still writes, without a copy
+ * of what the kernel took. Reports nothing: an error waits for the next
+ * flush.
  */
-void		 io_push(struct io *);
+void		 io_push(struct io *, const void *, size_t);
 
 /* Absolute monotonic deadline in ms (0 = none): IO_TIMEOUT when passed. */
 void		 io_set_deadline(struct io *, uint64_t when);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,9 +243,108 @@ json_kv_bool(struct json_writer *w, const char *k, int v)
 /* Parser: recursive descent with a depth limit and a column for errors. */
 
 struct json_parser {
-	const char	*s, *p, *end;
-	char		*err;
+	const char		*s, *p, *end;
+	char			*err;
+	struct json_arena	*arena;		/* NULL: malloc each part */
 };
+
+/*
+ * An arena is a chain of blocks carved from the front; a tree parsed into
+ * it is freed all at once, which is what a reader of many small documents
+ * (the items of a queue snapshot) wants instead of a malloc per value.
+ */
+#define ARENA_BLOCK	(64 * 1024)
+
+struct arena_block {
+	struct arena_block	*next;
+	size_t			 size, used;
+	max_align_t		 data[];
+};
+
+struct json_arena {
+	struct arena_block	*blocks;	/* the newest first */
+	struct buf		 scratch;	/* a string being unescaped */
+};
+
+struct json_arena *
+json_arena_new(void)
+{
+	struct json_arena *a = xcalloc(1, sizeof(*a));
+
+	buf_init(&a->scratch);
+	return a;
+}
+
+void
+json_arena_reset(struct json_arena *a)
+{
+	struct arena_block *b, *next;
+
+	if (a->blocks == NULL)
+		return;
+	/* Keep one block: the next tree is likely the same size. */
+	for (b = a->blocks->next; b != NULL; b = next) {
+		next = b->next;
+		free(b);
+	}
+	a->blocks->next = NULL;
+	a->blocks->used = 0;
+}
+
+void
+json_arena_free(struct json_arena *a)
+{
+	if (a == NULL)
+		return;
+	json_arena_reset(a);
+	free(a->blocks);
+	buf_free(&a->scratch);
+	free(a);
+}
+
+/* n zeroed bytes, aligned for any type. */
+static void *
+arena_alloc(struct json_arena *a, size_t n)
+{
+	struct arena_block *b = a->blocks;
+	size_t size;
+	void *p;
+
+	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) *
+	    sizeof(max_align_t);
+	if (b == NULL || b->size - b->used < n) {
+		size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+		b = xmalloc(sizeof(*b) + size);
+		b->size = size;
+		b->used = 0;
+		b->next = a->blocks;
+		a->blocks = b;
+	}
+	p = (char *)b->data + b->used;
+	b->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+static void *
+palloc(struct json_parser *ps, size_t n)
+{
+	return ps->arena != NULL ? arena_alloc(ps->arena, n) : xcalloc(1, n);
+}
+
+/* Grow an array of pointers from n to room entries. */
+static void *
+pgrow(struct json_parser *ps, void *old, size_t n, size_t room)
+{
+	void *p;
+
+	if (ps->arena == NULL)
+		return xreallocarray(old, room, sizeof(void *));
+	p = arena_alloc(ps->arena, room * sizeof(void *));
+	if (n > 0)
+		memcpy(p, old, n * sizeof(void *));
+	return p;
+}
 
 static void
 perr(struct json_parser *ps, const char *msg)
@@ -310,6 +410,38 @@ put_utf8(struct buf *b, unsigned int cp)
 		t[3] = (char)(0x80 | (cp & 0x3f));
 		buf_add(b, t, 4);
 	}
+}
+
+static int parse_string(struct json_parser *, struct buf *);
+
+/* A string at ps->p into *out (NUL-terminated, *len bytes). */
+static int
+parse_string_value(struct json_parser *ps, char **out, size_t *len)
+{
+	struct buf b, *into = &b;
+	int r;
+
+	if (ps->arena != NULL) {
+		into = &ps->arena->scratch;
+		buf_reset(into);
+	} else
+		buf_init(&b);
+	r = parse_string(ps, into);
+	if (r == -1) {
+		if (ps->arena == NULL)
+			buf_free(&b);
+		return -1;
+	}
+	if (len != NULL)
+		*len = into->len;
+	if (ps->arena == NULL) {
+		*out = buf_take(&b);
+	} else {
+		*out = arena_alloc(ps->arena, into->len + 1);
+		memcpy(*out, into->data != NULL ? into->data : "",
+		    into->len + 1);
+	}
+	return 0;
 }
 
 /* A string at ps->p (on the opening quote) into b. */
@@ -506,17 +638,16 @@ parse_word(struct json_parser *ps, const char *w)
 
 /* The arrays grow by doubling: room is kept for a power of two items. */
 static void
-push_item(struct json_value *v, struct json_value *item, char *key)
+push_item(struct json_parser *ps, struct json_value *v,
+    struct json_value *item, char *key)
 {
 	if ((v->n & (v->n - 1)) == 0) {
 		size_t room = v->n == 0 ? 4 : v->n * 2;
 
 		if (v->n == 0 || v->n >= 4) {
-			v->items = xreallocarray(v->items, room,
-			    sizeof(*v->items));
+			v->items = pgrow(ps, v->items, v->n, room);
 			if (v->type == JSON_OBJECT)
-				v->keys = xreallocarray(v->keys, room,
-				    sizeof(*v->keys));
+				v->keys = pgrow(ps, v->keys, v->n, room);
 		}
 	}
 	v->items[v->n] = item;
@@ -542,31 +673,27 @@ parse_container(struct json_parser *ps, struct json_value *v, int depth)
 
 		pskip(ps);
 		if (v->type == JSON_OBJECT) {
-			struct buf kb;
-
 			if (ps->p >= ps->end || *ps->p != '"') {
 				perr(ps, "expected a key");
 				return -1;
 			}
-			buf_init(&kb);
-			if (parse_string(ps, &kb) == -1) {
-				buf_free(&kb);
+			if (parse_string_value(ps, &key, NULL) == -1)
 				return -1;
-			}
-			key = buf_take(&kb);
 			pskip(ps);
 			if (ps->p >= ps->end || *ps->p != ':') {
-				free(key);
+				if (ps->arena == NULL)
+					free(key);
 				perr(ps, "expected ':'");
 				return -1;
 			}
 			ps->p++;
 		}
 		if ((item = parse_value(ps, depth + 1)) == NULL) {
-			free(key);
+			if (ps->arena == NULL)
+				free(key);
 			return -1;
 		}
-		push_item(v, item, key);
+		push_item(ps, v, item, key);
 		pskip(ps);
 		if (ps->p < ps->end && *ps->p == ',') {
 			ps->p++;
@@ -597,7 +724,7 @@ parse_value(struct json_parser *ps, int depth)
 		perr(ps, "nesting too deep");
 		return NULL;
 	}
-	v = xcalloc(1, sizeof(*v));
+	v = palloc(ps, sizeof(*v));
 	switch (*ps->p) {
 	case '{':
 		v->type = JSON_OBJECT;
@@ -607,16 +734,10 @@ parse_value(struct json_parser *ps, int depth)
 		v->type = JSON_ARRAY;
 		r = parse_container(ps, v, depth);
 		break;
-	case '"': {
-		struct buf b;
-
+	case '"':
 		v->type = JSON_STRING;
-		buf_init(&b);
-		r = parse_string(ps, &b);
-		v->slen = b.len;
-		v->s = buf_take(&b);
+		r = parse_string_value(ps, &v->s, &v->slen);
 		break;
-	}
 	case 't':
 		v->type = JSON_BOOL;
 		v->b = 1;
@@ -635,7 +756,8 @@ parse_value(struct json_parser *ps, int depth)
 		break;
 	}
 	if (r == -1) {
-		json_free(v);
+		if (ps->arena == NULL)
+			json_free(v);
 		return NULL;
 	}
 	return v;
@@ -643,9 +765,10 @@ parse_value(struct json_parser *ps, int depth)
 
 /* One value; with used, the bytes it took, else nothing may follow it. */
 static struct json_value *
-parse_document(const char *s, size_t len, size_t *used, char **err)
+parse_document(const char *s, size_t len, size_t *used, char **err,
+    struct json_arena *arena)
 {
-	struct json_parser ps = { s, s, s + len, NULL };
+	struct json_parser ps = { s, s, s + len, NULL, arena };
 	struct json_value *v;
 
 	v = parse_value(&ps, 1);
@@ -655,7 +778,8 @@ parse_document(const char *s, size_t len, size_t *used, char **err)
 		pskip(&ps);
 		if (ps.p != ps.end) {
 			perr(&ps, "trailing characters after the value");
-			json_free(v);
+			if (arena == NULL)
+				json_free(v);
 			v = NULL;
 		}
 	}
@@ -671,13 +795,20 @@ parse_document(const char *s, size_t len, size_t *used, char **err)
 struct json_value *
 json_parse(const char *s, size_t len, char **err)
 {
-	return parse_document(s, len, NULL, err);
+	return parse_document(s, len, NULL, err, NULL);
 }
 
 struct json_value *
 json_parse_prefix(const char *s, size_t len, size_t *used, char **err)
 {
-	return parse_document(s, len, used, err);
+	return parse_document(s, len, used, err, NULL);
+}
+
+struct json_value *
+json_parse_prefix_in(struct json_arena *a, const char *s, size_t len,
+    size_t *used, char **err)
+{
+	return parse_document(s, len, used, err, a);
 }
 
 void

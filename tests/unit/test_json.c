@@ -316,6 +316,40 @@ test_prefix(void **state)
 	free(err);
 }
 
+/* Documents parsed into an arena: the same trees, freed all at once. */
+static void
+test_arena(void **state)
+{
+	static const char s[] = "{\"k\":\"a\\u00e9\\n\",\"n\":[1,2,3,4,5,"
+	    "6,7,8,9,10],\"o\":{\"x\":null,\"\":\"\"}} [true,\"";
+	struct json_arena *a = json_arena_new();
+	struct json_value *v;
+	size_t used, i;
+	char *err = NULL;
+
+	(void)state;
+	for (i = 0; i < 3000; i++) {
+		json_arena_reset(a);
+		v = json_parse_prefix_in(a, s, sizeof(s) - 1, &used, &err);
+		assert_non_null(v);
+		assert_int_equal(s[used], ' ');
+		assert_string_equal(json_get_str(v, "k"), "a\xc3\xa9\n");
+		assert_int_equal(json_get(v, "k")->slen, 4);
+		assert_int_equal(json_get(v, "n")->n, 10);
+		assert_true(json_get(v, "n")->items[9]->i == 10);
+		assert_int_equal(json_get(json_get(v, "o"), "x")->type,
+		    JSON_NULL);
+		assert_string_equal(json_get_str(json_get(v, "o"), ""), "");
+	}
+	/* An error leaves nothing to free but the arena. */
+	v = json_parse_prefix_in(a, s + used + 1, sizeof(s) - used - 2,
+	    &used, &err);
+	assert_null(v);
+	assert_non_null(strstr(err, "unterminated string"));
+	free(err);
+	json_arena_free(a);
+}
+
 int
 main(void)
 {
@@ -328,6 +362,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_prefix),
+		cmocka_unit_test(test_arena),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

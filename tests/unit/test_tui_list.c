@@ -193,6 +193,49 @@ test_merge(void **state)
 	tui_list_free(l);
 }
 
+/*
+ * Pages of a snapshot in key order: one that overlaps the rows shown
+ * merges, the next ones are appended to the rows and to the view (the
+ * filter still applies), and the cursor stays where it was.
+ */
+static void
+test_merge_pages(void **state)
+{
+	struct tui_list *l = tui_list_new(&cls);
+	void *rows[3];
+
+	tui_list_put(l, mk("a1", 1));
+	tui_list_put(l, mk("b1", 1));
+	assert_int_equal(tui_list_shown(l), 2);
+	press(l, 'j');
+	assert_string_equal(cur(l), "b1");
+	rows[0] = mk("a1", 2);
+	rows[1] = mk("b1", 2);
+	rows[2] = mk("c1", 2);
+	tui_list_merge(l, rows, 3);
+	assert_int_equal(tui_list_count(l), 3);
+	assert_int_equal(tui_list_shown(l), 3);
+	assert_string_equal(cur(l), "b1");
+	rows[0] = mk("d1", 3);
+	rows[1] = mk("e2", 3);
+	tui_list_merge(l, rows, 2);
+	assert_int_equal(tui_list_shown(l), 5);
+	assert_string_equal(cur(l), "b1");
+	press(l, 'G');
+	assert_string_equal(cur(l), "e2");
+	tui_list_filter(l, "1");
+	assert_int_equal(tui_list_shown(l), 4);
+	rows[0] = mk("f1", 4);
+	rows[1] = mk("g2", 4);
+	tui_list_merge(l, rows, 2);
+	assert_int_equal(tui_list_count(l), 7);
+	assert_int_equal(tui_list_shown(l), 5);
+	press(l, 'G');
+	assert_string_equal(cur(l), "f1");
+	assert_int_equal(((struct row *)tui_list_current(l))->size, 4);
+	tui_list_free(l);
+}
+
 static void
 test_select_targets(void **state)
 {
@@ -398,6 +441,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_and_cursor),
 		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_merge_pages),
 		cmocka_unit_test(test_select_targets),
 		cmocka_unit_test(test_select_shown),
 		cmocka_unit_test(test_filter_search_sort),
