@@ -269,29 +269,6 @@ message_next_try(const struct json_value *m, int *attempts)
 	return next;
 }
 
-/*
- * "waits for dsn_rate (3/1h), next in 42m" when the daemon holds the
- * message's DSN back under the dsn_rate cap; 0 (nothing added) if not.
- */
-static int
-dsn_wait_text(const struct json_value *m, int64_t now, struct buf *b)
-{
-	const char *rate = json_get_str(m, "dsn_wait_rate");
-	int64_t until = json_get_int(m, "dsn_wait_until", 0);
-	char when[32];
-
-	if (!rate)
-		return 0;
-	if (until > now) {
-		format_duration(until - now, when, sizeof(when));
-		buf_printf(b, "waits for dsn_rate (%s), next in %s", rate,
-		    when);
-	} else {
-		buf_printf(b, "waits for dsn_rate (%s), next due", rate);
-	}
-	return 1;
-}
-
 static void
 print_list_line(const struct json_value *m, int64_t now)
 {
@@ -309,7 +286,7 @@ print_list_line(const struct json_value *m, int64_t now)
 	buf_init(&r);
 	message_rcpts(m, &r);
 	buf_init(&wait);
-	dsn_wait = dsn_wait_text(m, now, &wait);
+	dsn_wait = ctl_client_dsn_wait_text(m, now, &wait);
 	/* A message held only by the cap says so instead of "bounced". */
 	bounced = state && strcmp(state, "bounced") == 0;
 	printf("%s  %5s  %6s  <%s> -> %s  %s%s", json_get_str(m, "qid"), age,
@@ -440,7 +417,7 @@ print_show(const struct json_value *m)
 	    (long long)json_get_int(m, "size", 0));
 	printf("State:     %s\n", json_get_str(m, "state"));
 	buf_init(&wait);
-	if (dsn_wait_text(m, time(NULL), &wait))
+	if (ctl_client_dsn_wait_text(m, time(NULL), &wait))
 		printf("Bounce:    %s\n", wait.data);
 	buf_free(&wait);
 	if ((s = json_get_str(m, "client")))

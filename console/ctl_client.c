@@ -431,3 +431,23 @@ ctl_client_spool_read(const struct config *cfg, const char *only_qid,
 	buf_free(&b);
 	return v;
 }
+
+int
+ctl_client_dsn_wait_text(const struct json_value *m, int64_t now,
+    struct buf *b)
+{
+	const char *rate = json_get_str(m, "dsn_wait_rate");
+	int64_t until = json_get_int(m, "dsn_wait_until", 0);
+	char when[32];
+
+	if (!rate)
+		return 0;
+	if (until > now) {
+		format_duration(until - now, when, sizeof(when));
+		buf_printf(b, "waits for dsn_rate (%s), next in %s", rate,
+		    when);
+	} else {
+		buf_printf(b, "waits for dsn_rate (%s), next due", rate);
+	}
+	return 1;
+}

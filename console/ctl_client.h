@@ -7,13 +7,18 @@
  * version, numbers requests and matches each response by id. Responses
  * are returned as raw JSON lines for the caller to parse with json.h;
  * event lines arriving meanwhile (subscriptions) are kept for
- * ctl_client_next_line().
+ * ctl_client_next_line(). It also reads the spool when the daemon is
+ * down, and words a message's DSN wait alike for the CLI and mailq.
  */
 #ifndef HIKYAKU_CTL_CLIENT_H
 #define HIKYAKU_CTL_CLIENT_H
 
+#include <stdint.h>
+
+struct buf;
 struct config;
 struct ctl_client;
+struct json_value;
 
 /* ctl.sock (config's control_socket, else ctl.sock in the spool). */
 char	*ctl_client_socket_path(const struct config *);
@@ -57,5 +62,14 @@ char	*ctl_client_next_line(struct ctl_client *, int timeout_ms, char **err);
  */
 struct json_value *ctl_client_spool_read(const struct config *,
 	    const char *only_qid, char **err);
+
+/*
+ * Why a message object stays queued for its DSN, appended to b:
+ * "waits for dsn_rate (3/1h), next in 42m" (or "next due") while the
+ * dsn_rate cap holds the DSN back. Returns 0, adding nothing, if it does
+ * not. One wording for `hikyaku queue list/show` and mailq.
+ */
+int	 ctl_client_dsn_wait_text(const struct json_value *message,
+	    int64_t now, struct buf *b);
 
 #endif

@@ -697,20 +697,37 @@ daemon_simple(struct ctl_client *c, const char *cmd, char **result)
 /* The reason line of a message still in maildrop/ (daemon down). */
 #define MAILQ_MAILDROP	"waiting in maildrop: not yet queued"
 
-/* Postfix mailq lines: "%-11s %7s %-20s %s" (showq_compat.c). */
+/* "(reason)" right-aligned at 76 columns, as Postfix prints it. */
 static void
-mailq_message(const struct json_value *m, uint64_t *bytes)
+mailq_reason(const char *reason)
+{
+	int pad;
+
+	if ((pad = 76 - (int)strlen(reason)) < 0)
+		pad = 0;
+	printf("%*s(%s)\n", pad, "", reason);
+}
+
+/*
+ * Postfix mailq lines: "%-11s %7s %-20s %s" (showq_compat.c). Each
+ * recipient still queued follows the reason it waits for. A bounced one
+ * leaves the list, unless the dsn_rate cap holds its bounce back: then
+ * it is listed under that wait and its error, as `queue list` says it.
+ */
+static void
+mailq_message(const struct json_value *m, int64_t now, uint64_t *bytes)
 {
 	const struct json_value *rc = json_get(m, "recipients");
 	const char *sender = json_get_str(m, "sender");
 	const char *state = json_get_str(m, "state");
-	const char *last = NULL, *e, *st;
+	const char *e, *st;
 	char id[64], when[32];
 	time_t arrival = (time_t)json_get_int(m, "arrival", 0);
 	int64_t size = json_get_int(m, "size", 0);
+	struct buf wait, reason, last;
 	struct tm tm;
 	size_t i;
-	int pad;
+	int bounced, held;
 
 	/* '!' held, '*' due for delivery now (Postfix: active queue). */
 	snprintf(id, sizeof(id), "%s%c", json_get_str(m, "qid"),
@@ -722,24 +739,35 @@ mailq_message(const struct json_value *m, uint64_t *bytes)
 	    sender && *sender ? sender : "MAILER-DAEMON");
 	*bytes += size > 0 ? (uint64_t)size : 0;
 	if (state && strcmp(state, "maildrop") == 0)
-		printf("%*s(%s)\n", 76 - (int)strlen(MAILQ_MAILDROP), "",
-		    MAILQ_MAILDROP);
+		mailq_reason(MAILQ_MAILDROP);
+	buf_init(&wait);
+	buf_init(&reason);
+	buf_init(&last);
+	held = ctl_client_dsn_wait_text(m, now, &wait);
 	for (i = 0; rc && rc->type == JSON_ARRAY && i < rc->n; i++) {
 		st = json_get_str(rc->items[i], "state");
-		if (st && (strcmp(st, "delivered") == 0 ||
-		    strcmp(st, "bounced") == 0))
+		bounced = st && strcmp(st, "bounced") == 0;
+		if ((st && strcmp(st, "delivered") == 0) || (bounced && !held))
 			continue;
 		e = json_get_str(rc->items[i], "last_error");
-		if (e && (!last || strcmp(last, e) != 0)) {
-			/* Right-aligned as Postfix does (76 columns). */
-			if ((pad = 76 - (int)strlen(e)) < 0)
-				pad = 0;
-			printf("%*s(%s)\n", pad, "", e);
-			last = e;
+		buf_reset(&reason);
+		if (bounced)
+			buf_printf(&reason, "bounce %s%s%s", wait.data,
+			    e ? ": " : "", e ? e : "");
+		else if (e)
+			buf_addstr(&reason, e);
+		if (reason.len && (last.len != reason.len ||
+		    memcmp(last.data, reason.data, reason.len) != 0)) {
+			mailq_reason(reason.data);
+			buf_reset(&last);
+			buf_add(&last, reason.data, reason.len);
 		}
 		printf("%-11s %7s %-20s %s\n", "", "", "",
 		    json_get_str(rc->items[i], "addr"));
 	}
+	buf_free(&wait);
+	buf_free(&reason);
+	buf_free(&last);
 }
 
 static int
@@ -750,7 +778,7 @@ do_mailq(const struct sm_ctx *x)
 	const struct json_value *msgs;
 	char *err = NULL, *line, members[64];
 	uint64_t bytes = 0;
-	int64_t offset = 0, total;
+	int64_t offset = 0, total, now = time(NULL);
 	size_t i, count = 0;
 	int down;
 
@@ -768,7 +796,7 @@ do_mailq(const struct sm_ctx *x)
 			printf(count++ ? "\n" : "%-11s %7s %-20s %s\n",
 			    "-Queue ID-", "--Size--", "----Arrival Time----",
 			    "-Sender/Recipient-------");
-			mailq_message(v->items[i], &bytes);
+			mailq_message(v->items[i], now, &bytes);
 		}
 		json_free(v);
 		goto done;
@@ -792,7 +820,7 @@ do_mailq(const struct sm_ctx *x)
 			printf(count++ ? "\n" : "%-11s %7s %-20s %s\n",
 			    "-Queue ID-", "--Size--", "----Arrival Time----",
 			    "-Sender/Recipient-------");
-			mailq_message(msgs->items[i], &bytes);
+			mailq_message(msgs->items[i], now, &bytes);
 		}
 		i = msgs && msgs->type == JSON_ARRAY ? msgs->n : 0;
 		offset += i;

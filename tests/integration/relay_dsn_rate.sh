@@ -2,8 +2,8 @@
 # relay_dsn_rate: dsn_rate caps bounces. Eight messages bounced (550) in
 # a burst under dsn_rate = 3/1h: three DSNs go out, the other five
 # originals stay queued as bounced with their DSN owed (never dropped,
-# never sent over the cap), and `queue list` (show, --json) says they wait
-# for dsn_rate and when the next may go. A restart starts a new window: three more go
+# never sent over the cap), and `queue list` (show, --json) and mailq say
+# they wait for dsn_rate and when the next may go. A restart starts a new window: three more go
 # out, two still wait. The log says when the cap holds bounces back
 # (once a window). Nothing is lost: the count of DSNs sent plus
 # originals waiting stays eight.
@@ -72,6 +72,13 @@ for line in sys.stdin:
     # The window began with the first DSN, at most an hour ago.
     assert now < m["dsn_wait_until"] <= now + 3600, m
 ' || fail "queue list --json: no dsn_wait_rate/dsn_wait_until: $(hk_cli queue list --json)"
+# mailq names the same wait, as the reason line of the bounced
+# recipient (Postfix style), for each of the five.
+hk_sendmail -bp >"$T/mailq.txt" || fail "mailq: $(cat "$T/mailq.txt")"
+assert_eq 5 "$(grep -cE '^ *\(bounce waits for dsn_rate \(3/1h\), next in [0-9]+m: .*550 5\.1\.1 no such user\)$' "$T/mailq.txt")" \
+	"mailq reason lines naming the dsn_rate wait: $(cat "$T/mailq.txt")"
+assert_eq 5 "$(grep -cE '^ {41}nobody@example\.net$' "$T/mailq.txt")" \
+	"mailq recipients whose bounce waits: $(cat "$T/mailq.txt")"
 qid=$(hk_cli queue list --json | $PY -c 'import json, sys; print(json.loads(sys.stdin.readline())["qid"])')
 hk_cli queue show "$qid" >"$T/show.txt" || fail "queue show $qid"
 assert_grep '^Bounce:    waits for dsn_rate \(3/1h\), next in [0-9]+m$' "$T/show.txt" "queue show $qid"
