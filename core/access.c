@@ -566,9 +566,8 @@ result_of(const struct match *m)
 	return res;
 }
 
-/* Numeric client address; ::ffff:a.b.c.d becomes IPv4. -1: not an IP. */
-static int
-client_ip(const char *s, unsigned char *ip)
+int
+access_parse_ip(const char *s, unsigned char *ip)
 {
 	static const unsigned char mapped[12] = {
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
@@ -607,7 +606,7 @@ access_check_connect(const struct access *a, const char *ip,
 		if (best.rule != NULL)
 			return result_of(&best);
 	}
-	family = ip != NULL ? client_ip(ip, addr) : -1;
+	family = ip != NULL ? access_parse_ip(ip, addr) : -1;
 	for (size_t i = 0; i < a->n && family != -1; i++) {
 		const struct access_rule *r = &a->v[i];
 

@@ -82,6 +82,13 @@ int	 access_load(const char *path, struct access **out, struct diags *d);
 void	 access_free(struct access *);
 
 /*
+ * A numeric address into ip (16 bytes): AF_INET with its 4 bytes first,
+ * ::ffff:a.b.c.d included, or AF_INET6; -1 when s is not an address.
+ * The form access lines and clients are compared in.
+ */
+int	 access_parse_ip(const char *s, unsigned char *ip);
+
+/*
  * The stages. ip is numeric ("192.0.2.1", "2001:db8::1",
  * "::ffff:192.0.2.1" judged as IPv4); hostname is the verified client
  * name or NULL (peer_lookup off). As sendmail, a matching host name is

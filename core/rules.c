@@ -210,33 +210,18 @@ answer_init(struct rules_answer *a)
 
 /* ---- SMTP stages ---- */
 
-/* Numeric address to 16 bytes, IPv4 as IPv4-mapped IPv6. */
-static int
-ip_bytes(const char *ip, struct in6_addr *out)
-{
-	struct in_addr	 a4;
-
-	if (inet_pton(AF_INET6, ip, out) == 1)
-		return (0);
-	if (inet_pton(AF_INET, ip, &a4) != 1)
-		return (-1);
-	memset(out, 0, sizeof *out);
-	out->s6_addr[10] = 0xff;
-	out->s6_addr[11] = 0xff;
-	memcpy(&out->s6_addr[12], &a4, 4);
-	return (0);
-}
-
 int
 rules_literal_is_ours(const char *lit, void *server_ip)
 {
 	const char	*ip = server_ip;
-	struct in6_addr	 a, b;
+	unsigned char	 a[16], b[16];
+	int		 family;
 
-	if (ip == NULL || ip[0] == '\0' || ip_bytes(lit, &a) == -1 ||
-	    ip_bytes(ip, &b) == -1)
+	if (ip == NULL || ip[0] == '\0' ||
+	    (family = access_parse_ip(lit, a)) == -1 ||
+	    access_parse_ip(ip, b) != family)
 		return (0);
-	return (memcmp(&a, &b, sizeof a) == 0);
+	return (memcmp(a, b, family == AF_INET ? 4 : 16) == 0);
 }
 
 const char *

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "access.h"
@@ -415,6 +416,27 @@ test_errors(void **state)
 	}
 }
 
+/* Clients and literals compare as access lines do: mapped IPv4 is IPv4. */
+static void
+test_parse_ip(void **state)
+{
+	static const unsigned char v4[4] = { 192, 0, 2, 1 };
+	static const unsigned char v6[16] = {
+		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	unsigned char ip[16];
+
+	assert_int_equal(access_parse_ip("192.0.2.1", ip), AF_INET);
+	assert_memory_equal(ip, v4, 4);
+	memset(ip, 0, sizeof ip);
+	assert_int_equal(access_parse_ip("::ffff:192.0.2.1", ip), AF_INET);
+	assert_memory_equal(ip, v4, 4);
+	assert_int_equal(access_parse_ip("2001:db8::1", ip), AF_INET6);
+	assert_memory_equal(ip, v6, 16);
+	assert_int_equal(access_parse_ip("192.0.2", ip), -1);
+	assert_int_equal(access_parse_ip("[192.0.2.1]", ip), -1);
+	assert_int_equal(access_parse_ip("", ip), -1);
+}
+
 int
 main(void)
 {
@@ -426,6 +448,7 @@ main(void)
 		cmocka_unit_test(test_actions),
 		cmocka_unit_test(test_unimplemented_warn),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_parse_ip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -368,6 +368,12 @@ test_parse_path(void **state)
 	    "127.0.0.1");
 	assert_string_equal(rules_listen_address(cfg, LISTEN_SUBMISSION), "");
 	assert_false(rules_literal_is_ours("::1", "127.0.0.1"));
+	assert_true(rules_literal_is_ours("::ffff:127.0.0.1", "127.0.0.1"));
+	assert_true(rules_literal_is_ours("2001:db8::1", "2001:DB8:0::1"));
+	assert_false(rules_literal_is_ours("2001:db8::1", "2001:db8::2"));
+	/* Its first four bytes are 127.0.0.1's, its family is not. */
+	assert_false(rules_literal_is_ours("7f00:1::", "127.0.0.1"));
+	assert_false(rules_literal_is_ours("mail.example.jp", "127.0.0.1"));
 
 	/* A bare local part is completed with me; <> only in MAIL. */
 	assert_int_equal(rules_parse_path(cfg, RULES_PATH_RCPT, "<Postmaster>",
