@@ -21,6 +21,7 @@
 #include "dns.h"
 #include "event.h"
 #include "io.h"
+#include "privsep.h"
 #include "remotes.h"
 #include "sasl.h"
 #include "tester.h"
@@ -644,6 +645,51 @@ verify_name(const struct tester *t)
 	return (t->cfg.servername ? t->cfg.servername : t->r->host);
 }
 
+/*
+ * 1 when the daemon runs as a user other than the tester's, for whom the
+ * CA and CRL files may read otherwise. A name that is no user counts as
+ * ours, as tls_diag_files then judges for the calling process.
+ */
+static int
+daemon_user_differs(const char *name)
+{
+	uid_t uid;
+	gid_t gid;
+	char *err = NULL;
+
+	if (name == NULL)
+		return 0;
+	if (privsep_lookup_user(name, &uid, &gid, &err) == -1) {
+		free(err);
+		return 0;
+	}
+	return uid != geteuid();
+}
+
+/*
+ * The files judged for the daemon's user, shown as a verdict block unless
+ * it says the same sentence as the engine (words), which judged them for
+ * this process.
+ */
+static void
+daemon_files_verdict(struct tester *t, const char *words)
+{
+	struct tls_verdict v;
+	char *text, *daemon_words;
+
+	tls_diag_init(&v);
+	tls_diag_files(&v, t->r, t->cfg.daemon_user);
+	daemon_words = tls_diag_explain(&v);
+	if (v.nfindings > 0 && (daemon_words == NULL ||
+	    strcmp(daemon_words, words) != 0)) {
+		text = tls_diag_format(&v);
+		emit(t, TESTER_EV_VERDICT, 0, text);
+		free(text);
+	}
+	free(daemon_words);
+	tls_diag_free(&v);
+}
+
 static void
 tls_begin(struct tester *t)
 {
@@ -651,23 +697,13 @@ tls_begin(struct tester *t)
 
 	if (t->creds == NULL &&
 	    (t->creds = tls_creds_get(t->r, &err)) == NULL) {
-		struct tls_verdict v;
-		char *text, *words;
+		char *text;
 
-		/* err already holds the engine's words for this process; the
-		 * verdict block adds only what differs for the daemon's user,
-		 * so the same sentence is not said twice. */
-		tls_diag_init(&v);
-		tls_diag_files(&v, t->r, t->cfg.daemon_user);
-		words = tls_diag_explain(&v);
-		if (v.nfindings > 0 && (words == NULL ||
-		    strcmp(words, err) != 0)) {
-			text = tls_diag_format(&v);
-			emit(t, TESTER_EV_VERDICT, 0, text);
-			free(text);
-		}
-		free(words);
-		tls_diag_free(&v);
+		/* err already holds the engine's words for this process: a
+		 * second look only helps for a daemon that reads as another
+		 * user. */
+		if (daemon_user_differs(t->cfg.daemon_user))
+			daemon_files_verdict(t, err);
 		xasprintf(&text, "TLS: %s", err);
 		free(err);
 		fail_close(t, TESTER_STAGE_TLS, text);

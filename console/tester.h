@@ -71,7 +71,7 @@ struct tester_config {
 	const char	*connect_addr;	/* --connect: IP to use, no DNS */
 	const char	*servername;	/* name to verify; default host */
 	const char	*helo;		/* EHLO argument; default our name */
-	const char	*daemon_user;	/* CA readability judged for it */
+	const char	*daemon_user;	/* CA/CRL also judged for it if not us */
 	int		 timeout_ms;	/* every wait; 0: defaults below */
 };
 
