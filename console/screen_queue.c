@@ -6,8 +6,9 @@
  * down the list comes from the spool, read-only.
  *
  * The snapshot of a big queue is one long line; it is taken apart message
- * by message in slices on the event loop, so the first rows show at once
- * and keys keep working while the rest arrives.
+ * by message in slices on the event loop while it arrives, and what became
+ * rows is dropped from the input, so the list fills as fast as the daemon
+ * writes, keys keep working, and the whole line is never held.
  */
 #include <errno.h>
 #include <stdarg.h>
