@@ -138,6 +138,40 @@ alias_is_local(const char *domain, void *arg)
 }
 
 /*
+ * The daemon's `user` as a uid, looked up once per configuration:
+ * include_trusted asks at every :include: of every expansion. Keyed on
+ * the config and the name, so a reload (a new config) looks again, and
+ * so does a config loaded where a freed one with another user was. Only
+ * a user found is kept: a failed look-up may be a passing NSS error.
+ */
+static struct {
+	const struct config	*cfg;
+	char			*user;
+	uid_t			 uid;
+} daemon_user;
+
+/* 1 with *uid when cfg names a user that exists. */
+static int
+daemon_uid(const struct config *cfg, uid_t *uid)
+{
+	const struct passwd	*pw;
+
+	if (cfg->user == NULL || cfg->user[0] == '\0')
+		return (0);
+	if (daemon_user.cfg != cfg || daemon_user.user == NULL ||
+	    strcmp(daemon_user.user, cfg->user) != 0) {
+		if ((pw = getpwnam(cfg->user)) == NULL)
+			return (0);
+		free(daemon_user.user);
+		daemon_user.cfg = cfg;
+		daemon_user.user = xstrdup(cfg->user);
+		daemon_user.uid = pw->pw_uid;
+	}
+	*uid = daemon_user.uid;
+	return (1);
+}
+
+/*
  * :include: files may name files and pipes only when root or the daemon's
  * `user` owns them: a user's ~/.forward-style include must not run
  * commands as the daemon. Judged for the configured user, not for
@@ -147,17 +181,14 @@ alias_is_local(const char *domain, void *arg)
 static int
 include_trusted(const char *path, void *arg)
 {
-	const struct config	*cfg = arg;
-	const struct passwd	*pw;
-	struct stat		 st;
+	struct stat	 st;
+	uid_t		 uid;
 
 	if (stat(path, &st) == -1)
 		return (0);
 	if (st.st_uid == 0)
 		return (1);
-	pw = cfg->user != NULL && cfg->user[0] != '\0' ?
-	    getpwnam(cfg->user) : NULL;
-	return (pw != NULL && st.st_uid == pw->pw_uid);
+	return (daemon_uid(arg, &uid) && st.st_uid == uid);
 }
 
 static const char *

@@ -13,7 +13,8 @@
  * "file:line" (file's base name), or "built-in".
  *
  * Pure (libhkpure.a): no network, no queue; the only system look-up is
- * getpwnam() for "is this a system user". Results own their strings.
+ * getpwnam(), for "is this a system user" and for the daemon's `user`
+ * (:include: trust; once per config). Results own their strings.
  */
 #ifndef HIKYAKU_RULES_H
 #define HIKYAKU_RULES_H

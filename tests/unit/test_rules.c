@@ -6,6 +6,7 @@
  * sasl_passwd credentials, generics, and the file:line every answer
  * names.
  */
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -23,6 +24,23 @@
 #include "util.h"
 
 static char confdir[] = "/tmp/test_rules.XXXXXX";
+
+/* getpwnam() passes through here: the test counts one user's look-ups. */
+static const char *counted_user;
+static int counted_lookups;
+
+struct passwd *
+getpwnam(const char *name)
+{
+	static struct passwd	*(*next)(const char *);
+
+	if (next == NULL)
+		*(void **)&next = dlsym(RTLD_NEXT, "getpwnam");
+	if (counted_user != NULL && strcmp(name, counted_user) == 0)
+		counted_lookups++;
+	return (next(name));
+}
+
 static const char aliases_text[] =
     "# aliases\n"
     "project: takagi, iida, support@example.com\n"
@@ -402,6 +420,7 @@ test_include_trust(void **state)
 	struct rules_result	 r;
 	const struct passwd	*pw;
 	char			*inc, *text;
+	int			 i;
 
 	xasprintf(&inc, "%s/inc", confdir);
 	put("inc", "\"|/bin/cat\"\n");
@@ -422,13 +441,20 @@ test_include_trust(void **state)
 	assert_int_equal(r.v[0].kind, RULES_DEST_ERROR);
 	rules_result_free(&r);
 	config_free(cfg);
-	/* The daemon's user owns it: trusted, though we run as root. */
+	/* The daemon's user owns it: trusted, though we run as root. The
+	 * user is looked up once for the config, not at every :include:. */
 	put("hikyaku.conf", "me = mail.example.jp\nuser = nobody\n");
 	cfg = load();
-	rules_resolve(cfg, "", "list@example.jp", &r, NULL);
-	assert_int_equal(r.n, 1);
-	assert_int_equal(r.v[0].kind, RULES_DEST_PIPE);
-	rules_result_free(&r);
+	counted_user = "nobody";
+	counted_lookups = 0;
+	for (i = 0; i < 3; i++) {
+		rules_resolve(cfg, "", "list@example.jp", &r, NULL);
+		assert_int_equal(r.n, 1);
+		assert_int_equal(r.v[0].kind, RULES_DEST_PIPE);
+		rules_result_free(&r);
+	}
+	assert_int_equal(counted_lookups, 1);
+	counted_user = NULL;
 	config_free(cfg);
 	put("hikyaku.conf", "me = mail.example.jp\nuser = root\n");
 	put("aliases", aliases_text);
