@@ -28,6 +28,7 @@
 
 #define IO_READ_CHUNK	16384
 #define IO_INPUT_CAP	(256 * 1024)	/* stop reading past this much */
+#define IO_OUTPUT_KEEP	(256 * 1024)	/* output buffer kept when empty */
 #define IO_DEFAULT_MAXLINE 4096
 
 enum io_tls_state { IO_TLS_NONE, IO_TLS_HANDSHAKE, IO_TLS_UP };
@@ -433,7 +434,12 @@ io_send(struct io *io)
 		}
 		io->out_off += (size_t)n;
 	}
-	buf_reset(&io->out);
+	/* A burst (a queue snapshot to a slow reader) does not keep its
+	 * megabytes for the life of the connection. */
+	if (io->out.cap > IO_OUTPUT_KEEP)
+		buf_free(&io->out);
+	else
+		buf_reset(&io->out);
 	io->out_off = 0;
 	return (0);
 }
