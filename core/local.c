@@ -328,6 +328,8 @@ static int			 launcher_fd = -1;
 static pid_t			 launcher_pid;
 static struct ev_fd		*launcher_ev;
 static uint32_t			 launcher_next_id;
+/* The pipe_user the log last said needs a restart (warn_pipe_user). */
+static char			*pipe_user_warned;
 
 static void
 pipe_close_in(struct local_pipe *p)
@@ -651,6 +653,28 @@ pipe_launch(struct local_pipe *p, const char *command, char *const envp[],
 	    "/", fds, text));
 }
 
+/*
+ * The launcher keeps the pipe_user it started with. The reload that
+ * changes pipe_user says so; the first pipe after it says so again with
+ * its queue ID, and the pipes after that stay quiet until pipe_user
+ * changes once more.
+ */
+static void
+warn_pipe_user(const char *qid, const char *command, const char *pipe_user)
+{
+	if (pipe_user == NULL || strcmp(pipe_user, privsep_pipe_runner()) == 0) {
+		free(pipe_user_warned);
+		pipe_user_warned = NULL;
+		return;
+	}
+	if (pipe_user_warned != NULL && strcmp(pipe_user_warned, pipe_user) == 0)
+		return;
+	log_warn("%s: \"|%s\" runs as %s: pipe_user %s takes effect after a "
+	    "restart", qid, command, privsep_pipe_runner(), pipe_user);
+	free(pipe_user_warned);
+	pipe_user_warned = xstrdup(pipe_user);
+}
+
 int
 local_pipe_start(const struct local_msg *m, const char *command,
     const char *pipe_user, int64_t timeout_s, local_done_cb done, void *arg,
@@ -738,12 +762,9 @@ local_pipe_start(const struct local_msg *m, const char *command,
 	    1000);
 	p->next = local_pipes;
 	local_pipes = p;
-	if (p->by_launcher && pipe_user != NULL &&
-	    strcmp(pipe_user, privsep_pipe_runner()) != 0)
-		log_warn("%s: \"|%s\" runs as %s: pipe_user %s takes effect "
-		    "after a restart", m->qid, command, privsep_pipe_runner(),
-		    pipe_user);
-	else if (!p->by_launcher)
+	if (p->by_launcher)
+		warn_pipe_user(m->qid, command, pipe_user);
+	else
 		log_info("%s: started \"|%s\" as pid %d", m->qid, command,
 		    (int)p->pid);
 	return (0);
@@ -759,6 +780,8 @@ local_shutdown(void)
 	if (launcher_pid > 0)
 		waitpid(launcher_pid, NULL, 0);
 	launcher_pid = 0;
+	free(pipe_user_warned);
+	pipe_user_warned = NULL;
 	if (local_runner == RUNNER_LAUNCHER)
 		local_runner = RUNNER_GONE;
 	while ((p = local_pipes) != NULL) {

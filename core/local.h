@@ -55,7 +55,8 @@ int	 local_pipe_init(int privileged, const char *pipe_user, char **err);
  * Pipes finish later: done runs on the loop (never inside this call) with
  * the status and words (valid during the call). pipe_user is what the
  * running configuration says; the launcher keeps the one it started with
- * (a change is logged: it needs a restart). Returns 0, or -1 when nothing
+ * (a change is logged once, at the first pipe under it: it needs a
+ * restart). Returns 0, or -1 when nothing
  * was started (done does not run; *text set).
  */
 typedef void (*local_done_cb)(void *arg, enum local_status, const char *text);

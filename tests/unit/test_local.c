@@ -4,7 +4,8 @@
  * Maildir delivery, and pipes: the message on stdin with a minimal
  * environment, exit 0 / 75 / other, a signal, and the timeout that kills
  * the process group; as root, the same through the pipe launcher, which
- * runs them as pipe_user, refuses root and ends on a malformed request.
+ * runs them as pipe_user, refuses root and ends on a malformed request,
+ * and says once per change that a new pipe_user needs a restart.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@
 
 #include "event.h"
 #include "local.h"
+#include "log.h"
 #include "privsep.h"
 #include "util.h"
 
@@ -166,15 +168,17 @@ give_up(void *arg)
 	ev_break();
 }
 
+/* pipe_user: what the running configuration says (NULL: unset). */
 static enum local_status
-run_pipe(const char *command, int64_t timeout, char **text)
+run_pipe_as(const char *command, const char *pipe_user, int64_t timeout,
+    char **text)
 {
 	struct local_msg	 m = lmsg();
 	struct pipe_result	 r = { 0 };
 	struct ev_timer		*t = ev_timer_new(give_up, NULL);
 	char			*err;
 
-	assert_int_equal(local_pipe_start(&m, command, NULL, timeout,
+	assert_int_equal(local_pipe_start(&m, command, pipe_user, timeout,
 	    pipe_done, &r, &err), 0);
 	ev_timer_after(t, 20000);
 	ev_run();
@@ -182,6 +186,52 @@ run_pipe(const char *command, int64_t timeout, char **text)
 	assert_true(r.done);
 	*text = r.text;
 	return (r.st);
+}
+
+static enum local_status
+run_pipe(const char *command, int64_t timeout, char **text)
+{
+	return (run_pipe_as(command, NULL, timeout, text));
+}
+
+static void
+count_restart_warnings(enum log_level lvl, const char *line, void *arg)
+{
+	int	*n = arg;
+
+	if (lvl == LOG_LVL_WARN &&
+	    strstr(line, "takes effect after a restart") != NULL)
+		(*n)++;
+}
+
+/*
+ * A pipe_user the launcher does not run as is said once per change of
+ * the configuration, not at every pipe; one it runs as is not said.
+ */
+static void
+check_pipe_user_warned_once(void)
+{
+	static const struct {
+		const char	*pipe_user;
+		int		 warnings;	/* so far, after this pipe */
+	} steps[] = {
+		{ "bin", 1 }, { "bin", 1 }, { "nobody", 2 }, { "nobody", 2 },
+		{ "daemon", 2 }, { "bin", 3 }, { "bin", 3 },
+	};
+	char	*text;
+	size_t	 i;
+	int	 n = 0;
+
+	log_set_observer(count_restart_warnings, &n);
+	for (i = 0; i < nitems(steps); i++) {
+		assert_int_equal(run_pipe_as("cat >/dev/null",
+		    steps[i].pipe_user, 10, &text), LOCAL_OK);
+		free(text);
+		if (n != steps[i].warnings)
+			fail_msg("pipe %zu (pipe_user %s): %d warnings, want %d",
+			    i, steps[i].pipe_user, n, steps[i].warnings);
+	}
+	log_set_observer(NULL, NULL);
 }
 
 /* Is any process of group pgid still running (a zombie is not)? */
@@ -342,6 +392,7 @@ test_pipe_launcher(void **state)
 	xasprintf(&out, "%s/drop/pgid", dir);
 	check_outcomes(out);
 	free(out);
+	check_pipe_user_warned_once();
 	local_shutdown();
 	assert_int_equal(local_pipe_init(0, NULL, &err), 0);
 }
