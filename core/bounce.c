@@ -19,9 +19,6 @@
 
 /* Original headers beyond this are cut at a line end: bounces stay small. */
 #define BOUNCE_MAX_HEADERS	(64 * 1024)
-/* Where the scheduler's text for an expired recipient quotes its last
- * error ("message too old (queue_lifetime): last error: ..."). */
-#define EXPIRED_LAST_ERROR	"(queue_lifetime): last error: "
 /* Fold report fields longer than this at a space (RFC 5322 asks for 78). */
 #define BOUNCE_FOLD		78
 
@@ -274,13 +271,13 @@ lifetime_words(int64_t secs, char *out, size_t len)
 	    secs == 1 ? "" : "s");
 }
 
-/* Did the recipient run out of queue_lifetime (RFC 3463 4.4.7, set by
- * scheduler.c) rather than fail? */
+/* Did the recipient run out of queue_lifetime (set by scheduler.c)
+ * rather than fail? */
 static int
 rcpt_expired(const struct envelope_rcpt *r, int delay_warning)
 {
 	return !delay_warning && r->dsn_status != NULL &&
-	    strcmp(r->dsn_status, "4.4.7") == 0;
+	    strcmp(r->dsn_status, BOUNCE_EXPIRED_STATUS) == 0;
 }
 
 static void
@@ -314,7 +311,7 @@ add_text_part(struct buf *b, const struct config *cfg,
 		const struct envelope_rcpt *r = &env->rcpts[failed_idx[k]];
 		char *addr = clean(r->addr), *err = clean(r->last_error);
 		char *host = relay_host(r->relay);
-		const char *last;
+		const char *words = err;
 
 		buf_printf(b, "<%s>:", addr);
 		if (rcpt_expired(r, delay_warning) && cfg->queue_lifetime > 0) {
@@ -322,19 +319,18 @@ add_text_part(struct buf *b, const struct config *cfg,
 			buf_printf(b, "\r\n    The message expired after %s in "
 			    "the queue (queue_lifetime)\r\n    without being "
 			    "delivered; the last attempt:", date);
-			/* The sentence above says what the scheduler's
-			 * "message too old ...: last error: " prefix says. */
-			if ((last = strstr(err, EXPIRED_LAST_ERROR)) != NULL)
-				memmove(err, last + strlen(EXPIRED_LAST_ERROR),
-				    strlen(last + strlen(EXPIRED_LAST_ERROR)) + 1);
+			/* The sentence above says what the prefix says. */
+			if (strncmp(err, BOUNCE_EXPIRED_PREFIX,
+			    strlen(BOUNCE_EXPIRED_PREFIX)) == 0)
+				words += strlen(BOUNCE_EXPIRED_PREFIX);
 		}
-		if (*err == '\0')
+		if (*words == '\0')
 			buf_addstr(b, " no reason was recorded\r\n");
-		else if (host != NULL && find_reply(err) != NULL)
+		else if (host != NULL && find_reply(words) != NULL)
 			buf_printf(b, "\r\n    host %s said: %s\r\n", host,
-			    find_reply(err));
+			    find_reply(words));
 		else
-			buf_printf(b, "\r\n    %s\r\n", err);
+			buf_printf(b, "\r\n    %s\r\n", words);
 		free(host);
 		free(err);
 		free(addr);

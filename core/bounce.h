@@ -19,6 +19,15 @@ struct config;
 struct envelope;
 
 /*
+ * A recipient that ran out of queue_lifetime: the scheduler bounces it
+ * with RFC 3463's "delivery time expired" as its status and its last
+ * error after BOUNCE_EXPIRED_PREFIX as its words. The report says the
+ * same in a sentence of its own, so it drops the prefix.
+ */
+#define BOUNCE_EXPIRED_STATUS	"4.4.7"
+#define BOUNCE_EXPIRED_PREFIX	"message too old (queue_lifetime): last error: "
+
+/*
  * Append the whole DSN message to out. failed_idx names the recipients
  * (indexes into env's recipients) the report is about. msg_fd is the
  * original message, read with pread from offset 0 (its headers are

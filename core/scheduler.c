@@ -961,8 +961,8 @@ sched_rcpt_expire(const struct envelope *env, struct envelope_rcpt *r,
 	    wall_now() - env->arrival < sched_cfg->queue_lifetime)
 		return (0);
 	r->state = RCPT_BOUNCED;
-	set_str(&r->dsn_status, "4.4.7");
-	xasprintf(&text, "message too old (queue_lifetime): last error: %s",
+	set_str(&r->dsn_status, BOUNCE_EXPIRED_STATUS);
+	xasprintf(&text, "%s%s", BOUNCE_EXPIRED_PREFIX,
 	    r->last_error != NULL ? r->last_error : "none");
 	set_str(&r->last_error, text);
 	free(text);

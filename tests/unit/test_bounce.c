@@ -317,13 +317,14 @@ test_expired(void **state)
 	struct buf b;
 	char *err = NULL;
 
-	f->rcpts[0].dsn_status = "4.4.7";
-	f->rcpts[0].last_error = "message too old (queue_lifetime): last "
-	    "error: 451 4.3.0 try later";
-	f->rcpts[2].dsn_status = "4.4.7";
+	/* As the scheduler marks them (scheduler.c, sched_rcpt_expire). */
+	f->rcpts[0].dsn_status = BOUNCE_EXPIRED_STATUS;
+	f->rcpts[0].last_error = BOUNCE_EXPIRED_PREFIX
+	    "451 4.3.0 try later";
+	f->rcpts[2].dsn_status = BOUNCE_EXPIRED_STATUS;
 	f->rcpts[2].relay = NULL;
-	f->rcpts[2].last_error = "message too old (queue_lifetime): last "
-	    "error: connect to mx.example.com[203.0.113.9]:25: refused";
+	f->rcpts[2].last_error = BOUNCE_EXPIRED_PREFIX
+	    "connect to mx.example.com[203.0.113.9]:25: refused";
 	buf_init(&b);
 	assert_int_equal(bounce_build(&b, &f->cfg, &f->env, idx, 2, f->fd, 0,
 	    NULL, &err), 0);
@@ -337,6 +338,16 @@ test_expired(void **state)
 	    "mx.example.com[203.0.113.9]:25: refused\r\n"));
 	expect_line(b.data, "Status: 4.4.7");
 	expect_line(b.data, "Diagnostic-Code: smtp; 451 4.3.0 try later");
+	buf_free(&b);
+
+	/* Only the scheduler's own prefix goes: a reply quoting the same
+	 * words later in its text is shown whole. */
+	f->rcpts[2].last_error = "connect: refused " BOUNCE_EXPIRED_PREFIX "x";
+	buf_init(&b);
+	assert_int_equal(bounce_build(&b, &f->cfg, &f->env, &idx[1], 1, f->fd,
+	    0, NULL, &err), 0);
+	assert_non_null(strstr(b.data, "the last attempt:\r\n    connect: "
+	    "refused " BOUNCE_EXPIRED_PREFIX "x\r\n"));
 	buf_free(&b);
 
 	/* Other lifetimes in words; a plain failure says nothing of it. */
