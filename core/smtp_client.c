@@ -793,19 +793,19 @@ after_ehlo(struct smtp_client_session *s)
 	    (s->starttls || !s->r->allow_plaintext_auth));
 
 	if (!tls_up && want_tls) {
-		if (!s->starttls && s->r->tls == REMOTE_TLS_STARTTLS) {
-			struct tls_verdict v;
-
-			tls_diag_init(&v);
-			tls_diag_no_starttls(&v, s->r);
-			fail_verdict(s, &v);
-			return;
-		}
 		if (!s->starttls) {
-			fail(s, 1, "%s does not offer STARTTLS: credentials "
-			    "are never sent in the clear (use --ssl or "
-			    "--starttls with a port that offers TLS, or "
-			    "--allow-plaintext-auth)", peer_name(s));
+			if (s->r->tls == REMOTE_TLS_STARTTLS) {
+				struct tls_verdict v;
+
+				tls_diag_init(&v);
+				tls_diag_no_starttls(&v, s->r);
+				fail_verdict(s, &v);
+			} else
+				fail(s, 1, "%s does not offer STARTTLS: "
+				    "credentials are never sent in the clear "
+				    "(use --ssl or --starttls with a port that "
+				    "offers TLS, or --allow-plaintext-auth)",
+				    peer_name(s));
 			return;
 		}
 		enter(s, SMTP_CLIENT_STARTTLS);
@@ -825,22 +825,30 @@ after_ehlo(struct smtp_client_session *s)
  * The handshake verified the chain and the name (unless unverified);
  * weak keys and SHA-1 signatures, which GnuTLS lets through, are judged
  * here and refused like any bad certificate, before anything is sent
- * (help/tls.md). Unverified sessions only log what is wrong.
+ * (help/tls.md). A verified chain needs only that judgement, not a second
+ * verification; unverified sessions get the whole diagnosis, and only
+ * log what is wrong.
  */
 static void
 tls_ready(struct smtp_client_session *s)
 {
+	struct tls_verdict v;
 	char *why;
 
 	free(s->tls_desc);
 	s->tls_desc = tls_session_describe(s->tls_sess);
-	why = tls_client_judge(s->tls_sess, 0, s->host, s->r);
-	if (why != NULL && !tls_unverified(s)) {
-		fail_tls(s, why);
-		free(why);
-		return;
-	}
-	if (why != NULL) {
+	if (!tls_unverified(s)) {
+		tls_diag_init(&v);
+		tls_diag_strength(&v, s->tls_sess);
+		why = tls_diag_explain(&v);
+		tls_diag_free(&v);
+		if (why != NULL) {
+			fail_tls(s, why);
+			free(why);
+			return;
+		}
+	} else if ((why = tls_client_judge(s->tls_sess, 0, s->host,
+	    s->r)) != NULL) {
 		if (s->r->insecure)
 			log_warn("smtp client %s: certificate not verified "
 			    "(--insecure): %s", peer_name(s), why);

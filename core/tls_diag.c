@@ -27,6 +27,8 @@
 #define EXPIRY_WARN_DAYS	30
 #define MIN_RSA_BITS		2048
 #define MIN_EC_BITS		224
+/* Whose job a fix for the peer's certificates is. */
+#define PEER_ADMIN		"the server's admin must "
 /* A peer's clock this far from ours is worth mentioning (seconds). */
 #define CLOCK_SKEW_MAX		(15 * 60)
 
@@ -192,19 +194,35 @@ crt_sans(gnutls_x509_crt_t crt, struct tls_cert_info *ci)
 	}
 }
 
+/* What judge_cert_strength reads: subject, key, signature, self-issued. */
+static void
+cert_strength_fill(struct tls_cert_info *ci, gnutls_x509_crt_t crt)
+{
+	unsigned bits = 0;
+	int algo, sig;
+	const char *name;
+
+	ci->subject = crt_dn(crt, 0);
+	algo = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
+	name = algo >= 0 ? gnutls_pk_algorithm_get_name(algo) : NULL;
+	ci->key_algo = xstrdup(name ? name : "unknown");
+	ci->key_bits = bits;
+	sig = gnutls_x509_crt_get_signature_algorithm(crt);
+	name = sig >= 0 ? gnutls_sign_get_name(sig) : NULL;
+	ci->sig_algo = xstrdup(name ? name : "unknown");
+	ci->self_issued = gnutls_x509_crt_check_issuer(crt, crt) != 0;
+}
+
 static void
 cert_info_fill(struct tls_cert_info *ci, gnutls_x509_crt_t crt)
 {
 	unsigned char fp[32];
 	size_t fplen = sizeof(fp), i;
-	unsigned bits = 0;
 	unsigned critical = 0;
-	int algo, sig;
-	const char *name;
 	time_t now = time(NULL);
 
 	memset(ci, 0, sizeof(*ci));
-	ci->subject = crt_dn(crt, 0);
+	cert_strength_fill(ci, crt);
 	ci->issuer = crt_dn(crt, 1);
 	crt_sans(crt, ci);
 	ci->not_before = gnutls_x509_crt_get_activation_time(crt);
@@ -213,19 +231,11 @@ cert_info_fill(struct tls_cert_info *ci, gnutls_x509_crt_t crt)
 	ci->days_left = (long)((ci->not_after - now) / 86400);
 	if (ci->not_after < now && ci->days_left == 0)
 		ci->days_left = -1;
-	algo = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
-	name = algo >= 0 ? gnutls_pk_algorithm_get_name(algo) : NULL;
-	ci->key_algo = xstrdup(name ? name : "unknown");
-	ci->key_bits = bits;
-	sig = gnutls_x509_crt_get_signature_algorithm(crt);
-	name = sig >= 0 ? gnutls_sign_get_name(sig) : NULL;
-	ci->sig_algo = xstrdup(name ? name : "unknown");
 	if (gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, fp,
 	    &fplen) == 0)
 		for (i = 0; i < fplen && i * 3 + 3 <= sizeof(ci->sha256); i++)
 			snprintf(ci->sha256 + i * 3, 4, "%02X%s", fp[i],
 			    i + 1 < fplen ? ":" : "");
-	ci->self_issued = gnutls_x509_crt_check_issuer(crt, crt) != 0;
 	ci->is_ca = gnutls_x509_crt_get_ca_status(crt, &critical) > 0;
 }
 
@@ -273,43 +283,55 @@ cert_first_name(const struct tls_cert_info *ci, gnutls_x509_crt_t crt)
 }
 
 /*
- * Weak keys and signatures, which GnuTLS's default profile lets through.
- * The signature of a self-issued top certificate is never checked by
- * anyone (trust comes from the CA file), so it is not judged. who
- * prefixes the fix: "the server's admin must " or "" for our own files.
+ * A weak key or signature on one certificate. GnuTLS's default profile
+ * lets weak keys through, and SHA-1 signatures where the system's policy
+ * allows them, so a verified handshake is judged here too. The signature of a self-issued top certificate is
+ * never checked by anyone (trust comes from the CA file), so top_root
+ * skips it. who prefixes the fix: PEER_ADMIN, or "" for our own files.
  */
 static void
-judge_strength(struct tls_verdict *v, size_t first, const char *who)
+judge_cert_strength(struct tls_verdict *v, const struct tls_cert_info *ci,
+    int top_root, const char *who)
 {
-	for (size_t i = first; i < v->nchain; i++) {
-		const struct tls_cert_info *ci = &v->chain[i];
-		int rsa = strcmp(ci->key_algo, "RSA") == 0 ||
-		    strncmp(ci->key_algo, "RSA-", 4) == 0 ||
-		    strcmp(ci->key_algo, "DSA") == 0;
-		int ec = strncmp(ci->key_algo, "EC", 2) == 0;
+	int rsa = strcmp(ci->key_algo, "RSA") == 0 ||
+	    strncmp(ci->key_algo, "RSA-", 4) == 0 ||
+	    strcmp(ci->key_algo, "DSA") == 0;
+	int ec = strncmp(ci->key_algo, "EC", 2) == 0;
 
-		if ((rsa && ci->key_bits < MIN_RSA_BITS) ||
-		    (ec && ci->key_bits < MIN_EC_BITS))
-			add_finding(v, TLS_DIAG_WEAK_KEY, TLS_DIAG_ERROR,
-			    fix_printf("%sissue a new certificate with "
-			    "a key of at least %d bits (certtool "
-			    "--generate-privkey --bits 3072) or an ECDSA key",
-			    who, rsa ? MIN_RSA_BITS : MIN_EC_BITS),
-			    "weak key: %s has a %u-bit %s key (at least %d "
-			    "bits are needed to be safe)", ci->subject,
-			    ci->key_bits, ci->key_algo,
-			    rsa ? MIN_RSA_BITS : MIN_EC_BITS);
-		if (ci->self_issued && i + 1 == v->nchain && i > 0)
-			continue;
-		if (strstr(ci->sig_algo, "SHA1") != NULL ||
-		    strstr(ci->sig_algo, "MD5") != NULL ||
-		    strstr(ci->sig_algo, "MD2") != NULL)
-			add_finding(v, TLS_DIAG_WEAK_SIGNATURE, TLS_DIAG_ERROR,
-			    fix_printf("%shave it reissued with a "
-			    "SHA-256 signature", who),
-			    "weak signature: %s is signed with %s, which can "
-			    "be forged", ci->subject, ci->sig_algo);
-	}
+	if ((rsa && ci->key_bits < MIN_RSA_BITS) ||
+	    (ec && ci->key_bits < MIN_EC_BITS))
+		add_finding(v, TLS_DIAG_WEAK_KEY, TLS_DIAG_ERROR,
+		    fix_printf("%sissue a new certificate with a key of at "
+		    "least %d bits (certtool --generate-privkey --bits 3072) "
+		    "or an ECDSA key", who, rsa ? MIN_RSA_BITS : MIN_EC_BITS),
+		    "weak key: %s has a %u-bit %s key (at least %d bits are "
+		    "needed to be safe)", ci->subject, ci->key_bits,
+		    ci->key_algo, rsa ? MIN_RSA_BITS : MIN_EC_BITS);
+	if (top_root)
+		return;
+	if (strstr(ci->sig_algo, "SHA1") != NULL ||
+	    strstr(ci->sig_algo, "MD5") != NULL ||
+	    strstr(ci->sig_algo, "MD2") != NULL)
+		add_finding(v, TLS_DIAG_WEAK_SIGNATURE, TLS_DIAG_ERROR,
+		    fix_printf("%shave it reissued with a SHA-256 signature",
+		    who), "weak signature: %s is signed with %s, which can be "
+		    "forged", ci->subject, ci->sig_algo);
+}
+
+/* Certificate i of n is the self-issued root at the top of a chain. */
+static int
+is_top_root(const struct tls_cert_info *ci, size_t i, size_t n)
+{
+	return ci->self_issued && i + 1 == n && i > 0;
+}
+
+/* Every certificate of v->chain; who as for judge_cert_strength. */
+static void
+judge_strength(struct tls_verdict *v, const char *who)
+{
+	for (size_t i = 0; i < v->nchain; i++)
+		judge_cert_strength(v, &v->chain[i],
+		    is_top_root(&v->chain[i], i, v->nchain), who);
 }
 
 /* ---- CA and CRL files --------------------------------------------- */
@@ -861,6 +883,59 @@ judge_handshake_error(struct tls_verdict *v, const struct tls_diag_input *in)
 	    "TLS handshake failed: %s", e);
 }
 
+static void
+no_peer_cert(struct tls_verdict *v)
+{
+	add_finding(v, TLS_DIAG_NO_CERT, TLS_DIAG_ERROR, NULL,
+	    "the server sent no certificate");
+}
+
+/*
+ * Certificate i the peer sent (raw) into *crt, which starts NULL and
+ * needs gnutls_x509_crt_deinit() when it is no longer NULL. 0, or -1
+ * after adding the finding.
+ */
+static int
+peer_crt_import(struct tls_verdict *v, gnutls_x509_crt_t *crt,
+    const gnutls_datum_t *raw, unsigned i)
+{
+	if (gnutls_x509_crt_init(crt) < 0 ||
+	    gnutls_x509_crt_import(*crt, raw, GNUTLS_X509_FMT_DER) < 0) {
+		add_finding(v, TLS_DIAG_OTHER, TLS_DIAG_ERROR, NULL,
+		    "certificate %u sent by the server cannot be parsed", i);
+		return -1;
+	}
+	return 0;
+}
+
+void
+tls_diag_strength(struct tls_verdict *v, gnutls_session_t s)
+{
+	const gnutls_datum_t *raw;
+	unsigned n = 0, i;
+
+	raw = gnutls_certificate_get_peers(s, &n);
+	if (raw == NULL || n == 0) {
+		no_peer_cert(v);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		gnutls_x509_crt_t crt = NULL;
+		struct tls_cert_info ci;
+
+		if (peer_crt_import(v, &crt, &raw[i], i) == -1) {
+			if (crt != NULL)
+				gnutls_x509_crt_deinit(crt);
+			return;
+		}
+		memset(&ci, 0, sizeof(ci));
+		cert_strength_fill(&ci, crt);
+		gnutls_x509_crt_deinit(crt);
+		judge_cert_strength(v, &ci, is_top_root(&ci, i, n), PEER_ADMIN);
+		cert_info_free(&ci);
+	}
+}
+
 void
 tls_diag_session(struct tls_verdict *v, const struct tls_diag_input *in)
 {
@@ -879,8 +954,7 @@ tls_diag_session(struct tls_verdict *v, const struct tls_diag_input *in)
 		    in->handshake_rc != GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
 			judge_handshake_error(v, in);
 		else
-			add_finding(v, TLS_DIAG_NO_CERT, TLS_DIAG_ERROR, NULL,
-			    "the server sent no certificate");
+			no_peer_cert(v);
 		return;
 	}
 	if (in->handshake_rc == 0) {
@@ -891,12 +965,7 @@ tls_diag_session(struct tls_verdict *v, const struct tls_diag_input *in)
 	}
 	chain = xcalloc(n, sizeof(*chain));
 	for (i = 0; i < n; i++) {
-		if (gnutls_x509_crt_init(&chain[i]) < 0 ||
-		    gnutls_x509_crt_import(chain[i], &raw[i],
-		    GNUTLS_X509_FMT_DER) < 0) {
-			add_finding(v, TLS_DIAG_OTHER, TLS_DIAG_ERROR, NULL,
-			    "certificate %u sent by the server cannot be "
-			    "parsed", i);
+		if (peer_crt_import(v, &chain[i], &raw[i], i) == -1) {
 			n = i + 1;
 			goto out;
 		}
@@ -937,7 +1006,7 @@ tls_diag_session(struct tls_verdict *v, const struct tls_diag_input *in)
 		judge_revoked(v, in, chain);
 		left &= ~(unsigned)GNUTLS_CERT_REVOKED;
 	}
-	judge_strength(v, 0, "the server's admin must ");
+	judge_strength(v, PEER_ADMIN);
 	if ((status & GNUTLS_CERT_INSECURE_ALGORITHM) &&
 	    (has_code(v, TLS_DIAG_WEAK_SIGNATURE) ||
 	    has_code(v, TLS_DIAG_WEAK_KEY)))
@@ -1135,7 +1204,7 @@ tls_diag_check_local(struct tls_verdict *v, const char *cert_path,
 			    ci->subject, date, ci->days_left);
 		}
 	}
-	judge_strength(v, 0, "");
+	judge_strength(v, "");
 	if (key_path != NULL) {
 		rc = key_matches(crts[0], key_path, der, &err);
 		if (rc == -1) {

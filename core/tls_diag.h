@@ -113,6 +113,14 @@ void	 tls_diag_session(struct tls_verdict *,
 	    const struct tls_diag_input *in);
 
 /*
+ * Judge only the key sizes and signatures of the peer chain of a
+ * handshake that verified: the findings tls_diag_session adds for such a
+ * session, without the chain report (v->chain stays empty) and without
+ * verifying again. Use tls_diag_session for any other session.
+ */
+void	 tls_diag_strength(struct tls_verdict *, gnutls_session_t);
+
+/*
  * What the caller saw on the wire instead of TLS. plaintext_banner: the
  * line an --ssl connection received before any handshake ("220 ...").
  * port_is_tls: a STARTTLS connection got no greeting or non-SMTP bytes.
