@@ -8,6 +8,11 @@
  * is buffered; resuming arms a zero-delay "kick" so input already inside
  * GnuTLS's own buffer (which epoll cannot see) is not stranded.
  *
+ * Output that had to wait for the socket owes its owner an IO_LOWAT when
+ * it is all written, whoever wrote it: the dispatcher on EV_WRITE or a
+ * flush (the kick delivers it then), since owners that pause until their
+ * output drains would otherwise wait forever.
+ *
  * Callbacks may free the io: io_free() inside a callback only marks it,
  * and the dispatcher finishes the job after the callback returns.
  */
@@ -50,6 +55,8 @@ struct io {
 	struct buf		 out;
 	size_t			 out_off;
 	size_t			 tls_send_len;	/* length of an EAGAIN'd send */
+	int			 waited;	/* output left for EV_WRITE */
+	int			 lowat_owed;	/* the kick delivers IO_LOWAT */
 
 	int			 connecting;
 	enum io_tls_state	 tls_state;
@@ -158,7 +165,9 @@ io_deadline_cb(void *arg)
 static void
 io_kick_cb(void *arg)
 {
-	io_dispatch(-1, EV_READ, arg);
+	struct io	*io = arg;
+
+	io_dispatch(-1, io->lowat_owed ? EV_READ | EV_WRITE : EV_READ, io);
 }
 
 static void
@@ -414,6 +423,7 @@ io_send(struct io *io)
 			    io->out.data + io->out_off, len);
 			if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
 				io->tls_send_len = len;
+				io->waited = 1;
 				return (0);
 			}
 			io->tls_send_len = 0;
@@ -426,8 +436,10 @@ io_send(struct io *io)
 			n = send(io->fd, io->out.data + io->out_off, len,
 			    MSG_NOSIGNAL);
 			if (n == -1) {
-				if (errno == EAGAIN || errno == EINTR)
+				if (errno == EAGAIN || errno == EINTR) {
+					io->waited = 1;
 					return (0);
+				}
 				io_set_error(io, "write: %s", strerror(errno));
 				return (-1);
 			}
@@ -444,6 +456,17 @@ io_send(struct io *io)
 	return (0);
 }
 
+/* Output that waited was written outside the dispatcher: IO_LOWAT is owed. */
+static void
+io_owe_lowat(struct io *io)
+{
+	if (!io->waited || io_queued(io) > 0)
+		return;
+	io->waited = 0;
+	io->lowat_owed = 1;
+	ev_timer_after(io->kick_timer, 0);
+}
+
 void
 io_flush(struct io *io)
 {
@@ -454,6 +477,7 @@ io_flush(struct io *io)
 		io_fire(io, IO_ERROR);
 		return;
 	}
+	io_owe_lowat(io);
 	io_update_interest(io);
 }
 
@@ -473,15 +497,18 @@ io_push(struct io *io, const void *p, size_t n)
 			p = (const char *)p + sent;
 			n -= (size_t)sent;
 		}
-		if (n > 0)
+		if (n > 0) {
 			io_write_buffered(io, p, n);
+			io->waited = 1;
+		}
 		io_update_interest(io);
 		return;
 	}
 	io_write_buffered(io, p, n);
 	/* A failure is kept in io_error() and met again by the next flush,
 	 * which reports it outside the producer's loop. */
-	(void)io_send(io);
+	if (io_send(io) == 0)
+		io_owe_lowat(io);
 	io_update_interest(io);
 }
 
@@ -601,8 +628,11 @@ io_dispatch(int fd, int revents, void *arg)
 			io_fire(io, IO_ERROR);
 			return;
 		}
-		if (io_queued(io) == 0 && !io_call(io, IO_LOWAT))
-			return;
+		if (io_queued(io) == 0) {
+			io->waited = io->lowat_owed = 0;
+			if (!io_call(io, IO_LOWAT))
+				return;
+		}
 		if (io->closed)
 			return;
 	}

@@ -25,7 +25,8 @@ enum io_event {
 	IO_CONNECTED,		/* io_connect() finished */
 	IO_TLSREADY,		/* handshake done */
 	IO_DATAIN,		/* new input: call io_getline()/io_read() */
-	IO_LOWAT,		/* output buffer fully written */
+	IO_LOWAT,		/* output that waited for the socket is all
+				   written (not sent for output written at once) */
 	IO_DISCONNECTED,	/* peer closed (EOF) */
 	IO_TIMEOUT,		/* the deadline passed */
 	IO_ERROR,		/* see io_error() */

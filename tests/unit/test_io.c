@@ -1,7 +1,9 @@
 /*
  * Tests of event.c and io.c over real loopback sockets: line framing,
- * overlong lines, pause/resume, deadlines, timers and wake-ups.
+ * overlong lines, pause/resume, deadlines, timers and wake-ups, and the
+ * IO_LOWAT owed for output that waited however it was finally written.
  */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -149,6 +151,88 @@ test_deadline_and_write(void **state)
 	buf_free(&l.got);
 }
 
+/*
+ * An owner that answers one request with more than the socket takes and
+ * stops reading until the answer is out (the control socket does so).
+ * Its reader drains the socket inside the callback, so the flush after the
+ * callback writes the rest: IO_LOWAT must still come, or the owner stays
+ * paused for ever.
+ */
+struct drained {
+	int		 peer;
+	size_t		 written, received;
+	int		 lowat;
+};
+
+static void
+drain_peer(struct drained *d)
+{
+	char	 rd[65536];
+	ssize_t	 n;
+
+	while ((n = read(d->peer, rd, sizeof rd)) > 0)
+		d->received += (size_t)n;
+}
+
+static void
+pausing_cb(struct io *io, enum io_event evt, void *arg)
+{
+	struct drained	*d = arg;
+	static char	 chunk[16384];
+	const char	*line;
+	size_t		 len;
+
+	switch (evt) {
+	case IO_DATAIN:
+		if (io_getline(io, &line, &len) != IO_LINE_OK)
+			break;
+		memset(chunk, 'x', sizeof chunk);
+		while (io_queued(io) == 0) {
+			io_write(io, chunk, sizeof chunk);
+			d->written += sizeof chunk;
+			io_flush(io);
+		}
+		io_pause(io, 1);
+		drain_peer(d);
+		break;
+	case IO_LOWAT:
+		d->lowat++;
+		io_pause(io, 0);
+		ev_break();
+		break;
+	default:
+		ev_break();
+		break;
+	}
+}
+
+static void
+test_lowat_after_late_flush(void **state)
+{
+	int		 sv[2];
+	struct drained	 d;
+	struct io	*io;
+	struct ev_timer	*t;
+
+	memset(&d, 0, sizeof d);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+	d.peer = sv[1];
+	io = io_new(sv[0], pausing_cb, &d);
+	assert_int_equal(write_all(sv[1], "go\n", 3), 0);
+	t = ev_timer_new(stop_cb, NULL);
+	ev_timer_after(t, 2000);
+	ev_run();
+	assert_int_equal(d.lowat, 1);
+	assert_int_equal(io_queued(io), 0);
+	drain_peer(&d);
+	assert_true(d.written > 0);
+	assert_int_equal(d.received, d.written);
+	close(sv[1]);
+	io_free(io);
+	ev_timer_free(t);
+}
+
 static int	 order[4];
 static int	 norder;
 
@@ -196,6 +280,7 @@ main(void)
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_pause),
 		cmocka_unit_test(test_deadline_and_write),
+		cmocka_unit_test(test_lowat_after_late_flush),
 		cmocka_unit_test(test_timers_and_wakeup),
 	};
 
