@@ -23,7 +23,10 @@ count() {
 }
 wait_for 120 eval '[ "$(count)" = "$N" ]' ||
 	fail "the daemon did not recover $N messages ($(count))"
-held=$(hk_cli queue list | grep -c '  held: ')
+hk_cli queue list >"$T/list" || fail "queue list failed (exit $?)"
+[ "$(wc -l <"$T/list")" -eq "$N" ] ||
+	fail "queue list gave $(wc -l <"$T/list") lines, not $N"
+held=$(grep -c '  held: ' "$T/list")
 [ "$held" -gt 0 ] || fail "no held message in the queue list"
 first=$(ls "$T/spool/queue" | sed -n 's/\.env$//p' | sort | head -1)
 last=$(ls "$T/spool/queue" | sed -n 's/\.env$//p' | sort | tail -1)
