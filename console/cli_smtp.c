@@ -792,6 +792,8 @@ cli_smtp(int argc, char **argv, const char *confdir)
 	}
 	if (c.cfg.helo == NULL && cfg != NULL)
 		c.cfg.helo = cfg->helo_name ? cfg->helo_name : cfg->me;
+	if (cfg != NULL)
+		c.cfg.daemon_user = cfg->user;
 
 	ev_init();
 	if (dns_init(cfg ? cfg->resolver : NULL, &err) == -1) {

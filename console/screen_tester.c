@@ -227,8 +227,10 @@ session_start(void)
 	S.cfg.remote = &S.r;
 	S.cfg.servername = S.servername;
 	S.cfg.connect_addr = S.connect_addr;
-	if (cfg != NULL)
+	if (cfg != NULL) {
 		S.cfg.helo = cfg->helo_name ? cfg->helo_name : cfg->me;
+		S.cfg.daemon_user = cfg->user;
+	}
 	S.t = tester_new(&S.cfg, on_event, NULL);
 	tester_start(S.t);
 	/* STARTTLS and AUTH up front when the remote asks for them. */

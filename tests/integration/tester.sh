@@ -248,6 +248,25 @@ expect_exit 6 "--ssl against a port that hangs up"
 assert_grep "^\* TLS: no TLS on port $PEER_PORT: the server closed the connection during the TLS handshake \(does the port speak implicit TLS\? --ssl is usually port 465\); fix: on the command line, keep --ssl" \
 	"$T/out" "--ssl hang-up verdict"
 
+# A CA file this test reads but the daemon's user (hikyaku.conf `user`)
+# cannot: the session works, and the tester names the file for the daemon
+# before the handshake, with the fix.
+if [ "$HK_ROOT" = 1 ]; then
+	cp "$C/ca.crt" "$T/private-ca.crt"
+	chmod 600 "$T/private-ca.crt"
+	rc=0
+	printf 'QUIT\n' | smtp "127.0.0.1:$UP" --starttls \
+		--cafile "$T/private-ca.crt" --servername localhost \
+		>"$T/out" 2>&1 || rc=$?
+	expect_exit 0 "a CA file only root reads"
+	assert_grep "^\* for the daemon's user $HK_USER: 1 problem\$" "$T/out" \
+		"the files' verdict says whose it is"
+	assert_grep "^\* .*CA file $T/private-ca\.crt \(mode 0600\) is not readable by user $HK_USER, which the daemon runs as\$" \
+		"$T/out" "the daemon's user cannot read the CA file"
+	assert_grep "^\* +fix: chmod 0644 $T/private-ca\.crt " "$T/out" "the fix"
+	assert_grep '^\* verdict: OK' "$T/out" "the handshake's own verdict"
+fi
+
 # A CA file that does not exist is explained once, not in a verdict block
 # and again in the error line.
 rc=0
