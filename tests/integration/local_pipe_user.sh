@@ -4,9 +4,9 @@
 # drops to nobody and a pipe launcher runs pipes as pipe_user = daemon:
 # the recorded uid is daemon's; exit 75 defers; pipe_timeout kills the
 # pipe's whole process group; a reload that changes pipe_user says a
-# restart is needed and keeps the old one; the launcher ends with the
-# daemon. Unprivileged, pipes run as the daemon's own user and the log
-# says so once.
+# restart is needed, keeps the old one and warns once at the pipes that
+# still run as it; the launcher ends with the daemon. Unprivileged, pipes
+# run as the daemon's own user and the log says so once.
 . "$(dirname "$0")/lib.sh"
 
 if [ $HK_ROOT = 1 ]; then
@@ -78,6 +78,13 @@ if [ $HK_ROOT = 1 ]; then
 		fail "sendmail to again"
 	wait_for 30 test -s "$T/drop/uid.again" || fail "the pipe wrote no uid after reload"
 	assert_eq "$WANT_UID" "$(cat "$T/drop/uid.again")" "uid after a reload"
+	# Said once for the new pipe_user, not at every pipe until a restart.
+	printf 'Subject: again\n\nagain\n' | hk_sendmail again@relay.test ||
+		fail "sendmail to again, twice"
+	wait_for 30 eval '[ "$(grep -c "to=<again@relay.test>, .*status=sent" "$L")" = 2 ]' ||
+		fail "the second pipe to again was not delivered"
+	assert_eq 1 "$(grep -c 'pipe_user bin takes effect after a restart' "$L")" \
+		"warnings that pipe_user waits for a restart"
 	hk_stop
 	wait_for 10 eval '! kill -0 "$LAUNCHER" 2>/dev/null' ||
 		fail "the pipe launcher outlived the daemon"
