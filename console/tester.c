@@ -58,7 +58,6 @@ struct tester {
 	size_t			 naddrs, next_addr;
 	struct io		*io;
 	struct tls_creds	*creds;
-	int			 files_judged;	/* for the daemon user, once */
 	gnutls_session_t	 sess;	/* owned by io once started */
 	int			 tls_up;
 	int			 tls_replied;	/* a reply came under TLS */
@@ -667,9 +666,6 @@ daemon_user_differs(const char *name)
 	return uid != geteuid();
 }
 
-/* How tls_diag_format starts a verdict without a certificate chain. */
-#define VERDICT_HEAD	"verdict: "
-
 /*
  * The files judged for the daemon's user, shown as a verdict block unless
  * it says the same sentence as the engine (words, NULL when the engine
@@ -679,25 +675,20 @@ static void
 daemon_files_verdict(struct tester *t, const char *words)
 {
 	struct tls_verdict v;
-	char *text, *daemon_words;
+	char *text, *head, *daemon_words;
 
 	tls_diag_init(&v);
 	tls_diag_files(&v, t->r, t->cfg.daemon_user);
 	daemon_words = tls_diag_explain(&v);
 	if (v.nfindings > 0 && (words == NULL || daemon_words == NULL ||
 	    strcmp(daemon_words, words) != 0)) {
-		text = tls_diag_format(&v);
 		/* Not to be read as the handshake's verdict, which follows. */
-		if (strncmp(text, VERDICT_HEAD, strlen(VERDICT_HEAD)) == 0) {
-			char *named;
-
-			xasprintf(&named, "for the daemon's user %s: %s",
-			    t->cfg.daemon_user, text + strlen(VERDICT_HEAD));
-			free(text);
-			text = named;
-		}
+		xasprintf(&head, "for the daemon's user %s",
+		    t->cfg.daemon_user);
+		text = tls_diag_format_as(&v, head);
 		emit(t, TESTER_EV_VERDICT, 0, text);
 		free(text);
+		free(head);
 	}
 	free(daemon_words);
 	tls_diag_free(&v);
@@ -708,26 +699,22 @@ tls_begin(struct tester *t)
 {
 	char *err = NULL;
 
-	if (t->creds == NULL &&
-	    (t->creds = tls_creds_get(t->r, &err)) == NULL) {
+	if (t->creds == NULL) {
 		char *text;
 
-		/* err already holds the engine's words for this process: a
-		 * second look only helps for a daemon that reads as another
-		 * user. */
+		t->creds = tls_creds_get(t->r, &err);
+		/* A daemon that runs as another user may read the files
+		 * otherwise: it would fail where this test passes, or fail
+		 * for another reason than err, the engine's words for us. */
 		if (daemon_user_differs(t->cfg.daemon_user))
 			daemon_files_verdict(t, err);
-		xasprintf(&text, "TLS: %s", err);
-		free(err);
-		fail_close(t, TESTER_STAGE_TLS, text);
-		free(text);
-		return;
-	} else if (!t->files_judged) {
-		/* We could read the files; the daemon, another user, may
-		 * not, and would then fail where this test passes. */
-		t->files_judged = 1;
-		if (daemon_user_differs(t->cfg.daemon_user))
-			daemon_files_verdict(t, NULL);
+		if (t->creds == NULL) {
+			xasprintf(&text, "TLS: %s", err);
+			free(err);
+			fail_close(t, TESTER_STAGE_TLS, text);
+			free(text);
+			return;
+		}
 	}
 	/* Verified after the handshake by tls_diag, so a bad chain is still
 	 * received, shown and explained rather than cut off. */

@@ -55,8 +55,8 @@ struct io {
 	struct buf		 out;
 	size_t			 out_off;
 	size_t			 tls_send_len;	/* length of an EAGAIN'd send */
-	int			 waited;	/* output left for EV_WRITE */
-	int			 lowat_owed;	/* the kick delivers IO_LOWAT */
+	int			 waited;	/* output left for EV_WRITE: IO_LOWAT
+						   owed once it is all written */
 
 	int			 connecting;
 	enum io_tls_state	 tls_state;
@@ -167,7 +167,8 @@ io_kick_cb(void *arg)
 {
 	struct io	*io = arg;
 
-	io_dispatch(-1, io->lowat_owed ? EV_READ | EV_WRITE : EV_READ, io);
+	io_dispatch(-1, io->waited && io_queued(io) == 0 ?
+	    EV_READ | EV_WRITE : EV_READ, io);
 }
 
 static void
@@ -456,15 +457,13 @@ io_send(struct io *io)
 	return (0);
 }
 
-/* Output that waited was written outside the dispatcher: IO_LOWAT is owed. */
+/* Output that waited was written outside the dispatcher: the kick owes
+ * IO_LOWAT. */
 static void
 io_owe_lowat(struct io *io)
 {
-	if (!io->waited || io_queued(io) > 0)
-		return;
-	io->waited = 0;
-	io->lowat_owed = 1;
-	ev_timer_after(io->kick_timer, 0);
+	if (io->waited && io_queued(io) == 0)
+		ev_timer_after(io->kick_timer, 0);
 }
 
 void
@@ -629,7 +628,7 @@ io_dispatch(int fd, int revents, void *arg)
 			return;
 		}
 		if (io_queued(io) == 0) {
-			io->waited = io->lowat_owed = 0;
+			io->waited = 0;
 			if (!io_call(io, IO_LOWAT))
 				return;
 		}

@@ -1285,6 +1285,12 @@ severity_word(enum tls_diag_severity s)
 char *
 tls_diag_format(const struct tls_verdict *v)
 {
+	return tls_diag_format_as(v, "verdict");
+}
+
+char *
+tls_diag_format_as(const struct tls_verdict *v, const char *head)
+{
 	char from[64], to[64];
 	size_t i, j, nerr = 0;
 	struct buf b;
@@ -1317,10 +1323,10 @@ tls_diag_format(const struct tls_verdict *v)
 		if (v->findings[i].severity == TLS_DIAG_ERROR)
 			nerr++;
 	if (nerr == 0)
-		buf_printf(&b, "verdict: OK%s\n", v->nfindings ?
+		buf_printf(&b, "%s: OK%s\n", head, v->nfindings ?
 		    ", with warnings" : "");
 	else
-		buf_printf(&b, "verdict: %zu problem%s\n", nerr,
+		buf_printf(&b, "%s: %zu problem%s\n", head, nerr,
 		    nerr == 1 ? "" : "s");
 	for (i = 0; i < v->nfindings; i++) {
 		const struct tls_finding *f = &v->findings[i];

@@ -171,6 +171,8 @@ char	*tls_diag_summary(const struct tls_verdict *);
 
 /* The whole verdict as text (chain, findings with fixes). Allocated. */
 char	*tls_diag_format(const struct tls_verdict *);
+/* The same with head for "verdict" in its "verdict: OK" line. */
+char	*tls_diag_format_as(const struct tls_verdict *, const char *head);
 
 /*
  * Make a self-signed server certificate (RSA 3072, SHA-256) for cn (also
